@@ -1,0 +1,42 @@
+# The course in two commands:  `make lab`  (study)  and  `make test`  (check everything).
+# Each target does its own set-up: a .venv is created and filled on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SCALE  ?= cpu
+NB     ?= 00
+LAB_ARGS ?=
+NB_FILE = $(firstword $(wildcard notebooks/$(NB)_*.ipynb) $(wildcard notebooks/$(NB)))
+
+.PHONY: setup lab test run render lint clean
+
+setup: $(VENV)/.installed
+
+# Re-install only when the dependency files change. torch is pinned by constraints.txt to the CPU build.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -c constraints.txt -e ".[dev]"
+	touch $@
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/00_start_here.ipynb $(LAB_ARGS)
+
+test: setup
+	COURSE_SCALE=smoke $(BIN)/python -m pytest
+
+# Execute one notebook headless, e.g. `make run NB=01 SCALE=cpu`; executed copy and HTML land in build/.
+run: setup
+	@test -n "$(NB_FILE)" || { echo "No notebook matches NB=$(NB) in notebooks/"; exit 2; }
+	mkdir -p build
+	COURSE_SCALE=$(SCALE) $(BIN)/jupyter nbconvert --to notebook --execute \
+		--ExecutePreprocessor.timeout=3600 --output-dir build \
+		--output $(basename $(notdir $(NB_FILE))).$(SCALE).ipynb $(NB_FILE)
+	$(BIN)/jupyter nbconvert --to html build/$(basename $(notdir $(NB_FILE))).$(SCALE).ipynb
+
+lint: setup
+	$(BIN)/ruff check helpers tests
+
+clean:
+	rm -rf build .pytest_cache
