@@ -1,0 +1,85 @@
+"""Sampling text from any model of the course's language-model contract.
+
+At each step the model gives logits for the next token; we turn them into a distribution and draw:
+
+- temperature ``t``: divide the logits by ``t`` (``t < 1`` sharpens, ``t > 1`` flattens, ``t = 0`` is
+  greedy: always the most likely token);
+- top-k: keep only the ``k`` most likely tokens;
+- top-p (nucleus, Holtzman et al. 2020): keep the smallest set of most likely tokens whose total
+  probability reaches ``p``.
+
+Simplification: the whole context (cropped to ``block_size``) is run again for every new token; notebook 04
+adds a KV cache that avoids this.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Set all but the ``k`` largest logits in the last dimension to -inf."""
+    if k <= 0:
+        raise ValueError(f"top_k must be a positive integer, got {k}")
+    k = min(k, logits.size(-1))
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1)
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Keep the smallest set of most likely tokens whose probabilities sum to at least ``p``."""
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {p}")
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    probs = torch.softmax(sorted_logits, dim=-1)
+    before = torch.cumsum(probs, dim=-1) - probs  # probability mass of the tokens ranked above
+    drop_sorted = before >= p  # the most likely token always stays (before = 0)
+    drop = drop_sorted.scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def next_token_probs(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """Turn last-position logits (B, V) into the sampling distribution (B, V)."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if temperature == 0:  # greedy: all mass on the arg-max
+        return torch.nn.functional.one_hot(logits.argmax(-1), logits.size(-1)).to(logits.dtype)
+    logits = logits / temperature
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
+    return torch.softmax(logits, dim=-1)
+
+
+@torch.no_grad()
+def generate(
+    model: nn.Module,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Extend ``idx`` (B, T) by ``max_new_tokens`` sampled tokens; return (B, T + max_new_tokens)."""
+    if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long:
+        raise TypeError("generate() needs idx as a (B, T) tensor of token ids (dtype long), "
+                        "e.g. torch.tensor([tokenizer.encode(prompt)]).")
+    if idx.size(1) == 0:
+        raise ValueError("generate() needs at least one token of context to start from.")
+    was_training = model.training
+    model.eval()
+    block_size = model.config.block_size
+    for _ in range(max_new_tokens):
+        logits, _ = model(idx[:, -block_size:])
+        probs = next_token_probs(logits[:, -1, :].float(), temperature, top_k, top_p)  # (B, V)
+        gen_device = generator.device if generator is not None else probs.device
+        next_idx = torch.multinomial(probs.to(gen_device), 1, generator=generator).to(idx.device)  # (B, 1)
+        idx = torch.cat([idx, next_idx], dim=1)
+    model.train(was_training)
+    return idx

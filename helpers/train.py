@@ -1,0 +1,160 @@
+"""One training loop for every model of the course's language-model contract.
+
+Any ``model`` with ``forward(idx, targets) -> (logits, loss)`` and ``model.config.block_size`` trains
+here: AdamW (decoupled weight decay, Loshchilov & Hutter 2019), linear warmup then cosine decay of the
+learning rate, gradient clipping by global norm, gradient accumulation, bf16 autocast on CUDA, and a
+periodic evaluation on held-out data. It returns a ``History`` of plain lists, for plots and tables.
+
+Simplifications: weight decay applies to matrices only (not biases, norms or 1-D tensors); batches are
+random windows of one long token tensor (``helpers.data.get_batch``) unless you pass ``get_batch``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from helpers import data, device as devices
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    max_steps: int = 200  # optimizer steps
+    batch_size: int = 32  # sequences per micro-batch
+    grad_accum_steps: int = 1  # micro-batches per optimizer step
+    learning_rate: float = 1e-3  # peak learning rate, reached after warmup
+    min_lr_ratio: float = 0.1  # final learning rate as a fraction of the peak
+    warmup_steps: int = 20  # linear warmup from 0 to the peak
+    weight_decay: float = 0.1  # AdamW decay on weight matrices
+    betas: tuple[float, float] = (0.9, 0.95)  # AdamW moment coefficients
+    grad_clip: float | None = 1.0  # max global gradient norm (None: no clipping)
+    eval_interval: int = 50  # evaluate every this many steps (and at the end)
+    eval_iters: int = 10  # batches per evaluation
+    time_budget_s: float | None = None  # stop early after this many seconds of training
+
+
+@dataclass
+class History:
+    step: list[int] = field(default_factory=list)  # steps at which train_loss was recorded
+    train_loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)  # before clipping
+    eval_step: list[int] = field(default_factory=list)  # steps at which val_loss was measured
+    val_loss: list[float] = field(default_factory=list)
+    seconds: float = 0.0  # wall-clock time of the whole run
+    tokens: int = 0  # training tokens processed
+    diverged_at: int | None = None  # step at which the loss became NaN or infinite, if it did
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    """Learning rate at ``step``: linear warmup to the peak, then cosine decay to min_lr_ratio * peak."""
+    peak, floor = config.learning_rate, config.learning_rate * config.min_lr_ratio
+    if step < config.warmup_steps:
+        return peak * (step + 1) / config.warmup_steps
+    span = max(1, config.max_steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    tokens: torch.Tensor,
+    *,
+    batch_size: int = 32,
+    iters: int = 10,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> float:
+    """Mean next-token cross-entropy (nats per token) of ``model`` on ``iters`` random batches of ``tokens``."""
+    was_training = model.training
+    model.eval()
+    block_size = model.config.block_size
+    losses = []
+    for _ in range(iters):
+        x, y = data.get_batch(tokens, block_size, batch_size, generator=generator, device=device)
+        with devices.autocast(device):
+            _, loss = model(x, y)
+        losses.append(loss.item())
+    model.train(was_training)
+    return sum(losses) / len(losses)
+
+
+def train(
+    model: nn.Module,
+    train_tokens: torch.Tensor,
+    val_tokens: torch.Tensor | None,
+    config: TrainConfig,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    progress: bool = True,
+    get_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> History:
+    """Train ``model`` in place on ``train_tokens``; evaluate on ``val_tokens``; return the History."""
+    from tqdm.auto import tqdm
+
+    if get_batch is None:
+        if not isinstance(train_tokens, torch.Tensor) or train_tokens.dim() != 1:
+            raise TypeError("train() needs train_tokens as a 1-D tensor of token ids.")
+
+        def get_batch(gen):
+            return data.get_batch(train_tokens, model.config.block_size, config.batch_size,
+                                  generator=gen, device=device)
+
+    model.to(device).train()
+    optimizer = make_optimizer(model, config)
+    batch_gen = torch.Generator().manual_seed(seed)
+    eval_seed = seed + 1
+    history = History()
+    start = time.perf_counter()
+    bar = tqdm(range(config.max_steps), desc="training", disable=not progress, leave=False)
+    for step in bar:
+        lr = lr_at(step, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss_sum = 0.0
+        for _ in range(config.grad_accum_steps):
+            x, y = get_batch(batch_gen)
+            with devices.autocast(device):
+                _, loss = model(x, y)
+            (loss / config.grad_accum_steps).backward()
+            loss_sum += loss.item() / config.grad_accum_steps
+            history.tokens += x.numel()
+        if not math.isfinite(loss_sum):  # diverged: stop and report, rather than train on NaNs
+            history.diverged_at = step
+            break
+        max_norm = config.grad_clip if config.grad_clip is not None else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm).item()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        history.step.append(step)
+        history.train_loss.append(loss_sum)
+        history.lr.append(lr)
+        history.grad_norm.append(grad_norm)
+        out_of_time = config.time_budget_s is not None and time.perf_counter() - start > config.time_budget_s
+        last = step == config.max_steps - 1 or out_of_time
+        if val_tokens is not None and (step % config.eval_interval == 0 or last):
+            gen = torch.Generator().manual_seed(eval_seed)  # same batches at every evaluation
+            history.eval_step.append(step)
+            history.val_loss.append(evaluate(model, val_tokens, batch_size=config.batch_size,
+                                             iters=config.eval_iters, generator=gen, device=device))
+            bar.set_postfix(train=f"{loss_sum:.3f}", val=f"{history.val_loss[-1]:.3f}")
+        if out_of_time:
+            break
+    history.seconds = time.perf_counter() - start
+    model.eval()
+    return history
