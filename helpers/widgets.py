@@ -3,6 +3,7 @@ widget adds play, never hidden logic. In a non-interactive run the widget is bui
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 import torch
@@ -19,16 +20,18 @@ def sampler(model, encode: Callable[[str], list[int]], decode: Callable[[list[in
     temperature = w.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature")
     top_k = w.IntSlider(value=0, min=0, max=100, description="top-k (0=off)")
     length = w.IntSlider(value=max_new_tokens, min=10, max=500, step=10, description="new tokens")
-    out = w.Output(layout={"border": "1px solid #ccc", "padding": "4px"})
+    out = w.HTML(layout={"border": "1px solid #ccc", "padding": "4px"})
 
     def draw(_=None):
         generator = torch.Generator().manual_seed(seed)
-        idx = torch.tensor([encode(prompt_box.value or "\n")], dtype=torch.long)
+        try:
+            idx = torch.tensor([encode(prompt_box.value or "\n")], dtype=torch.long)
+        except ValueError as err:  # e.g. a character the tokenizer has never seen
+            out.value = f"<b>Cannot encode this prompt:</b> {html.escape(str(err))}"
+            return
         ids = sampling.generate(model, idx, length.value, temperature=temperature.value,
                                 top_k=top_k.value or None, generator=generator)
-        out.clear_output()
-        with out:
-            print(decode(ids[0].tolist()))
+        out.value = f"<pre style='white-space: pre-wrap'>{html.escape(decode(ids[0].tolist()))}</pre>"
 
     for control in (prompt_box, temperature, top_k, length):
         control.observe(draw, names="value")

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+
+from helpers import checks
+
+
+def reference_softmax(x):
+    return torch.softmax(x, dim=-1)
+
+
+CASES = [torch.tensor([1.0, 2.0, 3.0]), torch.tensor([[0.0, 0.0], [5.0, -5.0]])]
+
+
+def test_not_attempted_stub():
+    def stub(x):
+        raise NotImplementedError
+
+    verdict = checks.exercise("softmax", stub, reference_softmax, CASES)
+    assert verdict.status == checks.NOT_ATTEMPTED and "not attempted" in str(verdict)
+
+
+def test_correct_answer():
+    def mine(x):
+        e = (x - x.max(-1, keepdim=True).values).exp()
+        return e / e.sum(-1, keepdim=True)
+
+    verdict = checks.exercise("softmax", mine, reference_softmax, CASES)
+    assert verdict.passed and "2 test cases" in verdict.message
+
+
+def test_wrong_answer_says_where_and_what():
+    def wrong(x):
+        return x.exp() / x.exp().sum()  # forgets the dimension: wrong on 2-D input
+
+    verdict = checks.exercise("softmax", wrong, reference_softmax, CASES)
+    assert verdict.status == checks.WRONG
+    assert "largest difference" in verdict.message and "expected" in verdict.message
+
+
+def test_wrong_shape_and_type_are_named():
+    v = checks.exercise("softmax", lambda x: reference_softmax(x).flatten(), reference_softmax, CASES)
+    assert v.status == checks.WRONG and "shape (2, 2)" in v.message
+    v = checks.exercise("softmax", lambda x: x.tolist(), reference_softmax, CASES)
+    assert v.status == checks.WRONG and "expected a tensor, got list" in v.message
+
+
+def test_exceptions_are_reported_not_raised():
+    v = checks.exercise("softmax", lambda x: 1 / 0, reference_softmax, CASES)
+    assert v.status == checks.ERROR and "ZeroDivisionError" in v.message
+    v = checks.exercise("softmax", "not a function", reference_softmax, CASES)
+    assert v.status == checks.ERROR and "expected a function" in v.message
+
+
+@pytest.mark.parametrize("expected, good, bad", [
+    (3, 3.0, 4),
+    ([1, [2, 3]], [1, [2, 3]], [1, [2, 4]]),
+    ({"a": 1.0}, {"a": 1.0000001}, {"b": 1.0}),
+    ("abc", "abc", "abd"),
+    (np.arange(3.0), np.arange(3.0), np.arange(3.0) + 1),
+])
+def test_difference_on_plain_values(expected, good, bad):
+    assert checks.difference(good, expected) is None
+    assert checks.difference(bad, expected)
+
+
+def test_integer_tensors_must_match_exactly():
+    problem = checks.difference(torch.tensor([1, 2, 4]), torch.tensor([1, 2, 3]))
+    assert "1 values differ" in problem and "index (2,)" in problem
+
+
+def test_assert_close_message():
+    checks.assert_close(torch.ones(3), torch.ones(3) + 1e-7)
+    with pytest.raises(AssertionError, match="logits: values differ"):
+        checks.assert_close(torch.zeros(3), torch.ones(3), name="logits")
+
+
+def test_check_shape():
+    checks.check_shape(torch.zeros(2, 5, 7), (2, None, 7))
+    with pytest.raises(AssertionError, match=r"expected shape \(2, \*, 8\), got \(2, 5, 7\)"):
+        checks.check_shape(torch.zeros(2, 5, 7), (2, None, 8), name="x")
+    with pytest.raises(AssertionError, match="expected 2 dimensions"):
+        checks.check_shape(torch.zeros(2, 5, 7), (2, 5))
+    with pytest.raises(AssertionError, match="got list"):
+        checks.check_shape([1, 2], (2,))
+    with pytest.raises(TypeError, match="tuple of ints"):
+        checks.check_shape(torch.zeros(2), 2)

@@ -1,0 +1,63 @@
+"""pyproject.toml, constraints.txt and environment.yml must describe the same installation.
+
+Conda is not available where the tests run, so this is environment.yml's only check."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(spec: str) -> str:
+    return canonical(re.split(r"[<>=!~\[; ]", spec.strip(), maxsplit=1)[0])
+
+
+def pyproject_requirements() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] + project["optional-dependencies"]["dev"]
+    return {requirement_name(s) for s in specs}
+
+
+def pins(lines) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            found[canonical(name)] = version.strip()
+    return found
+
+
+def constraints() -> dict[str, str]:
+    return pins((ROOT / "constraints.txt").read_text().splitlines())
+
+
+def environment_pip() -> dict[str, str]:
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
+    section = [line.strip()[2:] for line in lines[start + 1:] if line.strip().startswith("- ")]
+    assert "-e ." in section, "environment.yml must install the helpers package itself (- -e .)"
+    return pins(section)
+
+
+def test_every_dependency_is_pinned_in_constraints():
+    missing = pyproject_requirements() - constraints().keys()
+    assert not missing, f"constraints.txt lacks pins for {sorted(missing)}"
+
+
+def test_environment_installs_the_same_packages_at_the_same_versions():
+    env, pinned = environment_pip(), constraints()
+    assert set(env) == pyproject_requirements(), "environment.yml's pip section and pyproject.toml differ"
+    different = {name: (version, pinned[name]) for name, version in env.items() if pinned[name] != version}
+    assert not different, f"environment.yml and constraints.txt disagree: {different}"
+
+
+def test_torch_is_pinned_to_the_cpu_wheel_version():
+    assert constraints()["torch"] == "2.13.0"
+    assert environment_pip()["torch"] == "2.13.0"
+    assert "conda-forge" in (ROOT / "environment.yml").read_text()
