@@ -1,23 +1,9 @@
-"""Test set-up: smoke scale, a throw-away COURSE_HOME, and an absolute COURSE_DATA.
-
-These are set before any notebook kernel starts, so nbval's kernels inherit them too.
-"""
+"""Fixtures for the unit tests (the environment is set in the root conftest.py)."""
 
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
-import torch
-
-
-def pytest_configure(config):
-    os.environ.setdefault("COURSE_SCALE", "smoke")
-    os.environ["COURSE_HOME"] = tempfile.mkdtemp(prefix="llm-course-home-")
-    if os.environ.get("COURSE_DATA"):
-        os.environ["COURSE_DATA"] = str(Path(os.environ["COURSE_DATA"]).expanduser().resolve())
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture
