@@ -48,7 +48,7 @@ def training_stages(ax=None):
         ax.text(x + 1.3, -0.3, where, ha="center", va="center", fontsize=9, style="italic")
         if i < len(STAGES) - 1:
             ax.annotate("", xy=(x + 3.3, 0.8), xytext=(x + 2.7, 0.8), arrowprops=dict(arrowstyle="->", lw=2))
-    ax.text(-0.2, 0.8, "text\n", ha="right", va="center", fontsize=10)
+    ax.text(-0.2, 0.8, "text", ha="right", va="center", fontsize=10)
     ax.text(3 * 3.4 - 0.6, 0.8, "assistant", ha="left", va="center", fontsize=10)
     ax.set(xlim=(-1.2, 11.6), ylim=(-0.6, 1.8))
     ax.axis("off")
