@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 SCALE  ?= cpu
 NB     ?= 00
 LAB_ARGS ?=
+# Jupyter refuses to start as root unless told; containers and cloud machines often run as root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NB_FILE = $(firstword $(wildcard notebooks/$(NB)_*.ipynb) $(wildcard notebooks/$(NB)))
 
 .PHONY: setup lab test run render lint clean
@@ -21,7 +23,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 lab: setup
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
 test: setup
 	COURSE_SCALE=smoke $(BIN)/python -m pytest

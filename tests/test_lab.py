@@ -38,22 +38,31 @@ def test_make_lab_serves_notebook_00(tmp_path):
         deadline, page = time.monotonic() + 90, None
         while time.monotonic() < deadline and server.poll() is None:
             try:
-                with urllib.request.urlopen(f"{base}/lab/tree/notebooks/00_start_here.ipynb?token={token}",
-                                            timeout=5) as r:
-                    page = r.read().decode()
+                with urllib.request.urlopen(f"{base}/?token={token}", timeout=5) as r:
+                    page, landing = r.read().decode(), r.geturl()
                 break
             except OSError:
                 time.sleep(0.5)
         assert page is not None, "JupyterLab did not answer: " + (server.stdout.read1().decode()
                                                                   if server.poll() is not None else "timeout")
         assert "JupyterLab" in page
+        assert landing.startswith(f"{base}/lab/tree/notebooks/00_start_here.ipynb"), landing
         with urllib.request.urlopen(f"{base}/api/contents/notebooks/00_start_here.ipynb?token={token}") as r:
             model = json.load(r)
         assert model["type"] == "notebook" and model["content"]["cells"]
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        stop(server)
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop make and the JupyterLab it started (they share a process group)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            break
         try:
             server.wait(timeout=20)
+            break
         except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+            continue
