@@ -87,7 +87,9 @@ def difference(got, expected, *, atol: float = 1e-5, rtol: float = 1e-4) -> str 
     if isinstance(expected, (torch.Tensor, np.ndarray)):
         return _tensor_difference(got, expected, atol=atol, rtol=rtol)
     if isinstance(expected, bool) or expected is None or isinstance(expected, str):
-        return None if got == expected and type(got) is type(expected) else f"expected {_short(expected)}, got {_short(got)}"
+        if got == expected and type(got) is type(expected):
+            return None
+        return f"expected {_short(expected)}, got {_short(got)}"
     if isinstance(expected, (int, float)):
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
@@ -101,7 +103,8 @@ def difference(got, expected, *, atol: float = 1e-5, rtol: float = 1e-4) -> str 
             return f"expected a dict, got {type(got).__name__}"
         missing, extra = expected.keys() - got.keys(), got.keys() - expected.keys()
         if missing or extra:
-            return f"keys differ: missing {_short(sorted(missing, key=repr))}, unexpected {_short(sorted(extra, key=repr))}"
+            missing, extra = sorted(missing, key=repr), sorted(extra, key=repr)
+            return f"keys differ: missing {_short(missing)}, unexpected {_short(extra)}"
         for key in expected:
             problem = difference(got[key], expected[key], atol=atol, rtol=rtol)
             if problem:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from helpers import data, device as devices, scale as scales, train
+from helpers import data, train
+from helpers import device as devices
+from helpers import scale as scales
 from helpers.gpt import GPT, GPTConfig
 
 CHAR_GPT_SIZES = {  # scale -> (model config without vocab_size, training config)

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from helpers import data, device as devices
+from helpers import data
+from helpers import device as devices
 
 
 @dataclass(frozen=True)
