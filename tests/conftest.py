@@ -4,6 +4,10 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# The unit tests use tiny models, for which one thread is fastest and immune to a busy machine.
+torch.set_num_threads(1)
 
 
 @pytest.fixture
