@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -76,7 +77,10 @@ def exercise(
                 f"your function raised {type(err).__name__}: {err} (line {where.lineno}) "
                 f"on input ({_describe_case(args)}).",
             )
-        problem = difference(got, expected, atol=atol, rtol=rtol)
+        try:
+            problem = difference(got, expected, atol=atol, rtol=rtol)
+        except Exception as err:  # an answer too strange to compare is still an answer to report
+            problem = f"could not compare your answer {_short(got)} with the expected {_short(expected)} ({err})"
         if problem:
             return Verdict(name, WRONG, f"on input ({_describe_case(args)}): {problem}")
     return Verdict(name, CORRECT, f"correct on all {len(cases)} test cases.")
@@ -90,10 +94,11 @@ def difference(got, expected, *, atol: float = 1e-5, rtol: float = 1e-4) -> str 
         if got == expected and type(got) is type(expected):
             return None
         return f"expected {_short(expected)}, got {_short(got)}"
-    if isinstance(expected, (int, float)):
-        if isinstance(got, torch.Tensor) and got.numel() == 1:
-            got = got.item()
-        if not isinstance(got, (int, float)) or isinstance(got, bool):
+    if isinstance(expected, numbers.Real):
+        if isinstance(got, (torch.Tensor, np.ndarray, np.generic)) and (
+                got.numel() if isinstance(got, torch.Tensor) else got.size) == 1:
+            got = got.item()  # a one-element tensor or array counts as a number
+        if not isinstance(got, numbers.Real) or isinstance(got, bool):
             return f"expected a number, got {type(got).__name__} {_short(got)}"
         if math.isclose(got, expected, rel_tol=rtol, abs_tol=atol) or (math.isnan(got) and math.isnan(expected)):
             return None

@@ -85,3 +85,18 @@ def test_check_shape():
         checks.check_shape([1, 2], (2,))
     with pytest.raises(TypeError, match="tuple of ints"):
         checks.check_shape(torch.zeros(2), 2)
+
+
+def test_numbers_accept_one_element_tensors_and_numpy_scalars():
+    assert checks.difference(torch.tensor(2.0), 2) is None
+    assert checks.difference(np.float32(2.0), 2.0) is None
+    assert "expected a number" in checks.difference(torch.ones(3), 2.0)
+
+
+def test_an_answer_too_strange_to_compare_is_reported():
+    class Weird:
+        def __eq__(self, other):
+            raise RuntimeError("no comparing me")
+
+    verdict = checks.exercise("odd", lambda x: Weird(), lambda x: object(), [1])
+    assert verdict.status == checks.WRONG and "could not compare" in verdict.message
