@@ -33,10 +33,11 @@ class TrainConfig:
     warmup_steps: int = 20  # linear warmup from 0 to the peak
     weight_decay: float = 0.1  # AdamW decay on weight matrices
     betas: tuple[float, float] = (0.9, 0.95)  # AdamW moment coefficients
+    optimizer: str = "adamw"  # "adamw", or "sgd" (plain stochastic gradient descent, for comparisons)
     grad_clip: float | None = 1.0  # max global gradient norm (None: no clipping)
     eval_interval: int = 50  # evaluate every this many steps (and at the end)
     eval_iters: int = 10  # batches per evaluation
-    time_budget_s: float | None = None  # stop early after this many seconds of training
+    time_budget_s: float | None = None  # stop after this many seconds; the cosine decay then follows the clock
 
 
 @dataclass
@@ -62,12 +63,23 @@ def lr_at(step: int, config: TrainConfig) -> float:
     return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+def _schedule_step(step: int, elapsed: float, config: TrainConfig) -> int:
+    """With a time budget, the schedule follows whichever runs out first: steps or seconds."""
+    if config.time_budget_s is None or step < config.warmup_steps:
+        return step
+    return max(step, int(elapsed / config.time_budget_s * config.max_steps))
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.learning_rate)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas)
+    raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {config.optimizer!r}")
 
 
 @torch.no_grad()
@@ -124,7 +136,7 @@ def train(
     start = time.perf_counter()
     bar = tqdm(range(config.max_steps), desc="training", disable=not progress, leave=False)
     for step in bar:
-        lr = lr_at(step, config)
+        lr = lr_at(_schedule_step(step, time.perf_counter() - start, config), config)
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss_sum = 0.0

@@ -33,3 +33,52 @@ def test_bar_sorts_values():
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["small", "big"] and fig.axes[0].get_xscale() == "log"
     plt.close(fig)
+
+
+def test_lines_draw_one_line_per_series():
+    fig = plots.lines([256, 512, 1024], {"ours": [1.0, 2.0, 3.0], "gpt": [2.0, 3.0, 4.0]}, logx=True)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 2 and list(lines[1].get_ydata()) == [2.0, 3.0, 4.0]
+    assert fig.axes[0].get_xscale() == "log"
+    plt.close(fig)
+
+
+def test_grouped_bars_put_each_category_under_every_series():
+    fig = plots.grouped_bars({"a": {"en": 1.0, "ru": 3.0}, "b": {"en": 1.5, "ru": 2.0}})
+    heights = sorted(p.get_height() for p in fig.axes[0].patches)
+    assert heights == [1.0, 1.5, 2.0, 3.0]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["en", "ru"]
+    plt.close(fig)
+
+
+def test_heatmap_labels_every_token():
+    fig = plots.heatmap([[0, 3], [1, 0]], ["a", "\n"], title="bigrams")
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["a", "\\n"] and fig.axes[0].get_title() == "bigrams"
+    plt.close(fig)
+
+
+def test_order_curves_draw_every_series_and_reference():
+    fig = plots.order_curves({"a": ([1, 2, 3], [3.0, 2.0, 1.5]), "b": ([1, 2], [3.0, 2.5])}, logy=True,
+                      hlines={"uniform": 4.17})
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 3 and ax.get_yscale() == "log"
+    assert list(ax.get_lines()[0].get_ydata()) == [3.0, 2.0, 1.5]
+    plt.close(fig)
+
+
+def test_attention_map_labels_rows_and_columns():
+    import torch
+
+    fig = plots.attention_map(torch.eye(3), ["a", " ", "\n"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "␣", "\\n"]
+    assert ax.images[0].get_array().shape == (3, 3)
+    plt.close(fig)
+
+
+def test_curves_draw_one_line_per_series():
+    fig = plots.curves({"a": ([1, 2, 3], [1.0, 0.1, 0.01]), "b": ([1, 2], [2.0, 3.0])}, logy=True)
+    lines = fig.axes[0].get_lines()
+    assert [len(line.get_xdata()) for line in lines] == [3, 2] and fig.axes[0].get_yscale() == "log"
+    plt.close(fig)

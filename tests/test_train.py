@@ -71,3 +71,17 @@ def test_bad_tokens_are_a_clear_error():
     model = GPT(GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=1, n_embd=8))
     with pytest.raises(TypeError, match="1-D tensor"):
         train.train(model, [1, 2, 3], None, train.TrainConfig(max_steps=1), progress=False)
+
+
+def test_optimizer_choice():
+    model = GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    assert isinstance(train.make_optimizer(model, train.TrainConfig(optimizer="sgd")), torch.optim.SGD)
+    with pytest.raises(ValueError, match="adamw' or 'sgd"):
+        train.make_optimizer(model, train.TrainConfig(optimizer="adam"))
+
+
+def test_schedule_follows_the_clock_under_a_time_budget():
+    cfg = train.TrainConfig(max_steps=1000, warmup_steps=10, time_budget_s=10.0)
+    assert train._schedule_step(5, 9.0, cfg) == 5  # warmup counts steps
+    assert train._schedule_step(50, 5.0, cfg) == 500  # half the time gone: half-way down the cosine
+    assert train._schedule_step(50, 5.0, train.TrainConfig(max_steps=1000)) == 50

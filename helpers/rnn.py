@@ -1,0 +1,191 @@
+"""Neural language models before the transformer: a learned bigram table, an MLP over a fixed window
+(Bengio et al., 2003) and recurrent networks (Elman, 1990; GRU, Cho et al., 2014; LSTM, Hochreiter &
+Schmidhuber, 1997). All follow the course's language-model contract
+``forward(idx, targets=None) -> (logits, loss)`` with ``config.block_size``, so ``helpers.train`` trains them
+and ``helpers.sampling`` samples from them.
+
+The plain RNN is written from scratch, one time step at a time:
+
+    h_t = tanh(W_xh x_t + W_hh h_{t-1} + b),        logits_t = W_hy h_t + c
+
+and is checked against ``torch.nn.RNN`` in the tests and in notebook 02. GRU and LSTM use torch's modules.
+
+Simplifications: every forward starts from a zero hidden state (no state carried between batches, i.e.
+truncated backpropagation through time at ``block_size`` steps); one recurrent layer by default; the MLP
+sees a window of ``context`` tokens, padded with a special start token at the beginning of a sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CELLS = ("rnn", "gru", "lstm")
+
+
+def _loss(logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:
+    if targets is None:
+        return None
+    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
+
+
+# ----------------------------------------------------------------------------- bigram: a learned table
+@dataclass(frozen=True)
+class BigramConfig:
+    vocab_size: int = 65  # number of distinct tokens
+    block_size: int = 64  # window length for training; the model itself looks at one token
+
+
+class BigramLM(nn.Module):
+    """logits for the next token = one row of a learned (V, V) table, picked by the current token."""
+
+    def __init__(self, config: BigramConfig):
+        super().__init__()
+        self.config = config
+        self.table = nn.Embedding(config.vocab_size, config.vocab_size)
+        nn.init.zeros_(self.table.weight)  # start from the uniform distribution
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        logits = self.table(idx)  # (B, T, V)
+        return logits, _loss(logits, targets)
+
+
+# ----------------------------------------------------------------------------- MLP over a fixed window
+@dataclass(frozen=True)
+class MLPConfig:
+    vocab_size: int = 65  # number of distinct tokens
+    block_size: int = 64  # window length for training and generation
+    context: int = 8  # how many previous tokens the MLP sees (the n - 1 of an n-gram)
+    n_embd: int = 24  # size of each token's embedding vector
+    n_hidden: int = 512  # width of the hidden layer
+
+
+class MLPLM(nn.Module):
+    """Embed the last ``context`` tokens, concatenate, one tanh hidden layer, logits (Bengio et al. 2003)."""
+
+    def __init__(self, config: MLPConfig):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size + 1, config.n_embd)  # last row: the start-of-text pad
+        self.hidden = nn.Linear(config.context * config.n_embd, config.n_hidden)
+        self.head = nn.Linear(config.n_hidden, config.vocab_size)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        B, T = idx.shape
+        n = self.config.context
+        pad = torch.full((B, n - 1), self.config.vocab_size, dtype=idx.dtype, device=idx.device)
+        x = self.wte(torch.cat([pad, idx], dim=1))  # (B, n - 1 + T, C)
+        windows = x.unfold(1, n, 1)  # (B, T, C, n): the n embeddings ending at each position
+        windows = windows.transpose(2, 3).reshape(B, T, n * self.config.n_embd)  # (B, T, n * C)
+        logits = self.head(torch.tanh(self.hidden(windows)))  # (B, T, V)
+        return logits, _loss(logits, targets)
+
+
+# ----------------------------------------------------------------------------- recurrent networks
+def rnn_cell(x: torch.Tensor, h: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Tensor,
+             b: torch.Tensor) -> torch.Tensor:
+    """One step of a plain RNN: tanh(x W_xh^T + h W_hh^T + b). x (B, C), h (B, H) -> (B, H)."""
+    return torch.tanh(x @ W_xh.T + h @ W_hh.T + b)
+
+
+class ScratchRNN(nn.Module):
+    """A one-layer tanh RNN unrolled in Python, one step at a time. Input (B, T, C) -> states (B, T, H)."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.W_xh = nn.Parameter(torch.empty(hidden_size, input_size))
+        self.W_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
+        self.b = nn.Parameter(torch.zeros(hidden_size))
+        bound = hidden_size ** -0.5  # the same uniform initialisation as torch.nn.RNN
+        nn.init.uniform_(self.W_xh, -bound, bound)
+        nn.init.uniform_(self.W_hh, -bound, bound)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, _ = x.shape
+        h = x.new_zeros(B, self.hidden_size) if h is None else h
+        states = []
+        for t in range(T):
+            h = rnn_cell(x[:, t], h, self.W_xh, self.W_hh, self.b)
+            states.append(h)
+        return torch.stack(states, dim=1)  # (B, T, H)
+
+    def copy_to_torch(self) -> nn.RNN:
+        """A torch.nn.RNN with exactly these weights (to check that both compute the same thing)."""
+        torch_rnn = nn.RNN(self.W_xh.shape[1], self.hidden_size, batch_first=True)
+        with torch.no_grad():
+            torch_rnn.weight_ih_l0.copy_(self.W_xh)
+            torch_rnn.weight_hh_l0.copy_(self.W_hh)
+            torch_rnn.bias_ih_l0.copy_(self.b)
+            torch_rnn.bias_hh_l0.zero_()
+        return torch_rnn
+
+
+@dataclass(frozen=True)
+class RNNConfig:
+    vocab_size: int = 65  # number of distinct tokens
+    block_size: int = 64  # steps unrolled in training (truncated backpropagation through time)
+    n_embd: int = 32  # size of each token's embedding vector
+    n_hidden: int = 256  # size of the hidden state h_t
+    cell: str = "rnn"  # "rnn" (our scratch tanh RNN), "gru" or "lstm" (torch's modules)
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
+
+
+class RNNLM(nn.Module):
+    """Embedding -> recurrent layer -> linear read-out, at every position."""
+
+    def __init__(self, config: RNNConfig):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        if config.cell == "rnn":
+            self.recurrent = ScratchRNN(config.n_embd, config.n_hidden)
+        else:
+            module = nn.GRU if config.cell == "gru" else nn.LSTM
+            self.recurrent = module(config.n_embd, config.n_hidden, batch_first=True)
+        if config.cell == "lstm":  # forget-gate bias 1: remember by default (Jozefowicz et al., 2015)
+            with torch.no_grad():
+                self.recurrent.bias_ih_l0[config.n_hidden : 2 * config.n_hidden].fill_(1.0)
+        self.head = nn.Linear(config.n_hidden, config.vocab_size)
+
+    def states(self, x: torch.Tensor) -> torch.Tensor:
+        """Hidden states (B, T, H) for input embeddings x (B, T, C)."""
+        out = self.recurrent(x)
+        return out if isinstance(self.recurrent, ScratchRNN) else out[0]
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        logits = self.head(self.states(self.wte(idx)))  # (B, T, V)
+        return logits, _loss(logits, targets)
+
+
+def input_gradient_norms(model: RNNLM, idx: torch.Tensor) -> torch.Tensor:
+    """How much the loss at the last position depends on each earlier input: the norm of
+    d loss_T / d x_{T-k} for k = 0 .. T-1 (averaged over the batch). idx (B, T) -> (T,), index k."""
+    x = model.wte(idx).detach().requires_grad_(True)  # (B, T, C)
+    logits = model.head(model.states(x))
+    loss = F.cross_entropy(logits[:, -1].float(), idx[:, -1])  # any function of the last output would do
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad.norm(dim=-1).mean(0).flip(0)  # (T,), position T-1-k at index k
+
+
+# ----------------------------------------------------------------------------- small pieces for exercises
+def clip_by_global_norm(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
+    """Scale all gradients by one factor so that their joint L2 norm is at most ``max_norm``."""
+    total = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
+    scale = min(1.0, max_norm / (total.item() + 1e-12))
+    return [g * scale for g in grads]
+
+
+def bptt_grad_W_hh(x1: torch.Tensor, h0: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Tensor,
+                   b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """dL/dW_hh for L = w . h1 with h1 = rnn_cell(x1, h0, ...), computed by autograd (the reference)."""
+    W_hh = W_hh.detach().clone().requires_grad_(True)
+    loss = (w * rnn_cell(x1, h0, W_xh, W_hh, b)).sum()
+    (grad,) = torch.autograd.grad(loss, W_hh)
+    return grad
