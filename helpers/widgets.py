@@ -37,3 +37,136 @@ def sampler(model, encode: Callable[[str], list[int]], decode: Callable[[list[in
         control.observe(draw, names="value")
     draw()
     return w.VBox([w.HBox([prompt_box, length]), w.HBox([temperature, top_k]), out])
+
+
+PALETTE = ["#ffd6a5", "#caffbf", "#9bf6ff", "#bdb2ff", "#ffc6ff", "#fdffb6", "#a0c4ff", "#ffadad"]
+
+
+def token_html(pieces: list[bytes], ids: list[int] | None = None) -> str:
+    """Tokens as coloured boxes (HTML); hover shows the id. A token that cuts a character shows U+FFFD."""
+    spans = []
+    for i, piece in enumerate(pieces):
+        text = piece.decode("utf-8", errors="replace") if isinstance(piece, bytes) else str(piece)
+        shown = html.escape(text).replace("\n", "↵<br>").replace("\t", "→")
+        title = f"id {ids[i]}" if ids is not None else f"token {i}"
+        spans.append(f"<span title='{title}' style='background:{PALETTE[i % len(PALETTE)]};"
+                     f"border-radius:3px;padding:1px 0;margin:0 1px'>{shown}</span>")
+    return "<div style='white-space:pre-wrap;font-family:monospace;line-height:1.9'>" + "".join(spans) + "</div>"
+
+
+def tokenizer_playground(tokenizers: dict, text: str = "Hello world! Tokenizers are not neutral: 12345."):
+    """A text box and a choice of tokenizers (anything with ``encode_ordinary`` and ``decode_bytes``, e.g.
+    ``helpers.bpe.Tokenizer`` or ``tiktoken.Encoding``); shows the coloured tokens, the ids and counts."""
+    import ipywidgets as w
+
+    box = w.Textarea(value=text, description="text", layout={"width": "95%", "height": "80px"})
+    choice = w.Dropdown(options=list(tokenizers), description="tokenizer")
+    out = w.HTML(layout={"border": "1px solid #ccc", "padding": "4px"})
+
+    def draw(_=None):
+        tokenizer = tokenizers[choice.value]
+        ids = tokenizer.encode_ordinary(box.value)
+        pieces = [tokenizer.decode_bytes([i]) for i in ids]
+        n_bytes = len(box.value.encode("utf-8"))
+        ratio = f"{n_bytes / len(ids):.2f} bytes per token" if ids else "no tokens"
+        out.value = (f"<b>{len(ids)} tokens</b> for {len(box.value)} characters, {n_bytes} bytes ({ratio})"
+                     + token_html(pieces, ids) + f"<pre style='white-space:pre-wrap'>{ids}</pre>")
+
+    box.observe(draw, names="value")
+    choice.observe(draw, names="value")
+    draw()
+    return w.VBox([w.HBox([choice]), box, out])
+
+
+def merge_stepper(steps: list):
+    """A slider over the steps of BPE training (``helpers.bpe.train_steps``): the text's tokens after each
+    merge, and the merge that step made."""
+    import ipywidgets as w
+
+    slider = w.IntSlider(value=0, min=0, max=len(steps) - 1, description="merges")
+    out = w.HTML(layout={"border": "1px solid #ccc", "padding": "4px"})
+
+    def draw(_=None):
+        step = steps[slider.value]
+        if step.pair is None:
+            what = "the start: one token per byte"
+        else:
+            left, right = (html.escape(repr(p.decode("utf-8", errors="replace"))) for p in step.pair)
+            joined = html.escape(repr((step.pair[0] + step.pair[1]).decode("utf-8", errors="replace")))
+            what = f"merge {slider.value}: {left} + {right} → {joined} (the pair occurred {step.count} times)"
+        out.value = f"<b>{what}</b><br>{len(step.pieces)} tokens" + token_html(step.pieces)
+
+    slider.observe(draw, names="value")
+    draw()
+    return w.VBox([slider, out])
+
+
+def next_word(suggest: Callable[[str, int], list[tuple[str, float]]], *, text: str = "to be or not to ",
+              k: int = 5):
+    """A text box that shows the ``k`` next-word suggestions ``suggest(text, k)`` with their probabilities,
+    as a phone keyboard would. End the text with a space for the next word, or type part of a word to
+    complete it."""
+    import ipywidgets as w
+
+    box = w.Text(value=text, description="you type", continuous_update=True, layout={"width": "420px"})
+    how_many = w.IntSlider(value=k, min=1, max=15, description="suggestions")
+    out = w.HTML(layout={"border": "1px solid #ccc", "padding": "4px"})
+
+    def draw(_=None):
+        try:
+            found = suggest(box.value, how_many.value)
+        except ValueError as err:
+            out.value = f"<b>Cannot suggest:</b> {html.escape(str(err))}"
+            return
+        if not found:
+            out.value = "<i>no suggestion: no word in the vocabulary fits</i>"
+            return
+        top = max(p for _, p in found)
+        rows = "".join(
+            f"<tr><td><code>{html.escape(str(word))}</code></td><td>{p:.3f}</td>"
+            f"<td><div style='background:#4c72b0;height:10px;width:{int(200 * p / top)}px'></div></td></tr>"
+            for word, p in found)
+        out.value = f"<table><tr><th>word</th><th>probability</th><th></th></tr>{rows}</table>"
+
+    for control in (box, how_many):
+        control.observe(draw, names="value")
+    draw()
+    return w.VBox([w.HBox([box, how_many]), out])
+
+
+def attention_viewer(model, encode: Callable[[str], list[int]], decode: Callable[[list[int]], str], *,
+                     text: str = "ROMEO: What light through yonder window breaks?", max_tokens: int = 48):
+    """A text box and sliders for layer and head; shows the attention map from ``model.attention_maps``."""
+    import io
+
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from helpers import plots
+
+    n_layer, n_head = model.config.n_layer, model.config.n_head
+    text_box = w.Text(value=text, description="text")
+    layer = w.IntSlider(value=0, min=0, max=n_layer - 1, description="layer")
+    head = w.IntSlider(value=0, min=0, max=n_head - 1, description="head")
+    image = w.Image(format="png")
+    message = w.HTML()
+
+    def draw(_=None):
+        try:
+            ids = encode(text_box.value or "\n")[-min(max_tokens, model.config.block_size):]
+        except ValueError as err:  # e.g. a character the tokenizer has never seen
+            message.value = f"<b>Cannot encode this text:</b> {html.escape(str(err))}"
+            return
+        maps = model.attention_maps(torch.tensor([ids], dtype=torch.long))  # (n_layer, 1, nh, T, T)
+        labels = [decode([i]) for i in ids]
+        fig = plots.attention_map(maps[layer.value, 0, head.value], labels,
+                                  title=f"layer {layer.value}, head {head.value}")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80)
+        plt.close(fig)
+        image.value, message.value = buffer.getvalue(), f"{len(ids)} tokens"
+
+    for control in (text_box, layer, head):
+        control.observe(draw, names="value")
+    draw()
+    return w.VBox([text_box, w.HBox([layer, head]), message, image])

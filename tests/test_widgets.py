@@ -25,3 +25,67 @@ def test_sampler_redraws_when_a_control_changes():
     assert shown_text(out) == tok.decode(greedy[0].tolist())
     prompt_box.value = "xyz"  # characters the tokenizer never saw
     assert "Cannot encode" in out.value
+
+
+def test_token_html_colours_each_token_and_escapes_text():
+    out = widgets.token_html([b"<a>", b" b", b"\xc3"], ids=[1, 2, 3])
+    assert out.count("<span") == 3 and "&lt;a&gt;" in out and "id 3" in out and "\ufffd" in out
+
+
+def test_tokenizer_playground_redraws_for_new_text_and_tokenizer():
+    from helpers import bpe
+
+    small, big = bpe.train("hello hello", 257), bpe.train("hello hello", 262)
+    box = widgets.tokenizer_playground({"small": small, "big": big}, text="hello")
+    choice, textbox, out = box.children[0].children[0], box.children[1], box.children[2]
+    assert "<b>4 tokens</b>" in out.value  # h, el, l, o: the one merge made 'el'
+    choice.value = "big"
+    assert "<b>1 tokens</b>" in out.value
+    textbox.value = ""
+    assert "<b>0 tokens</b>" in out.value
+
+
+def test_merge_stepper_shows_each_step():
+    from helpers import bpe
+
+    box = widgets.merge_stepper(bpe.train_steps("aaabdaaabac", 3))
+    slider, out = box.children
+    assert "11 tokens" in out.value and "the start" in out.value
+    slider.value = 3
+    assert "5 tokens" in out.value and "merge 3" in out.value
+
+
+def test_next_word_shows_suggestions_and_redraws():
+    calls = []
+
+    def suggest(text, k):
+        calls.append((text, k))
+        if text.endswith("?"):
+            raise ValueError("no question marks")
+        return [("be", 0.5), ("go", 0.25)][:k] if text.endswith(" ") else []
+
+    box = widgets.next_word(suggest, text="to ", k=2)
+    text_box, how_many = box.children[0].children
+    out = box.children[1]
+    assert "<code>be</code>" in out.value and "0.500" in out.value and "<code>go</code>" in out.value
+    how_many.value = 1
+    assert calls[-1] == ("to ", 1) and "<code>go</code>" not in out.value
+    text_box.value = "zzz"
+    assert "no suggestion" in out.value
+    text_box.value = "why?"
+    assert "Cannot suggest" in out.value
+
+
+def test_attention_viewer_redraws_for_each_layer_head_and_text():
+    tok = data.CharTokenizer.from_text("abcdefgh ")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=2, n_head=2, n_embd=8))
+    box = widgets.attention_viewer(model, tok.encode, tok.decode, text="abc abc abc")
+    text_box, (layer, head), message, image = box.children[0], box.children[1].children, box.children[2], \
+        box.children[3]
+    assert message.value == "8 tokens" and bytes(image.value).startswith(b"\x89PNG")  # cropped to block_size
+    first = bytes(image.value)
+    layer.value, head.value = 1, 1
+    assert bytes(image.value) != first
+    text_box.value = "xyz"
+    assert "Cannot encode" in message.value
