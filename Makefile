@@ -11,7 +11,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NB_FILE = $(firstword $(wildcard notebooks/$(NB)_*.ipynb) $(wildcard notebooks/$(NB)))
 
-.PHONY: setup lab test run render lint clean
+.PHONY: setup lab test run lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -38,7 +38,11 @@ run: setup
 	$(BIN)/jupyter nbconvert --to html build/$(basename $(notdir $(NB_FILE))).$(SCALE).ipynb
 
 lint: setup
-	$(BIN)/ruff check helpers tests
+	$(BIN)/ruff check helpers tests benchmarks conftest.py
+
+# Speed measurements (not tests): printed tables, reported in the README's results.
+bench: setup
+	$(BIN)/python benchmarks/bpe_speed.py
 
 clean:
 	rm -rf build .pytest_cache
