@@ -1,12 +1,22 @@
-"""A small decoder-only transformer (GPT-2 style), following the course's language-model contract.
+"""A decoder-only transformer with switches from GPT-2 to LLaMA, following the language-model contract.
 
 ``GPT(config).forward(idx, targets=None) -> (logits, loss)`` with ``idx`` of shape (B, T).
 
-This is the plain GPT-2 block: pre-LayerNorm, causal multi-head self-attention, a GELU MLP, learned
-position embeddings and an output layer tied to the token embedding (Radford et al., 2019).
-Simplifications: no dropout schedule, no KV cache, attention through torch's
-``scaled_dot_product_attention`` (which picks a fused kernel on GPU). Notebook 04 builds it up from
-scratch and adds the LLaMA switches.
+The defaults are the GPT-2 block (Radford et al., 2019): pre-LayerNorm, causal multi-head self-attention,
+a GELU MLP four times as wide as the residual stream, learned position embeddings, and an output layer tied
+to the token embedding. Three switches give the LLaMA block (Touvron et al., 2023):
+
+- ``norm="rmsnorm"``: RMSNorm, ``x / rms(x) * g`` (Zhang & Sennrich, 2019) instead of LayerNorm;
+- ``mlp="swiglu"``: ``down(silu(gate(x)) * up(x))`` (Shazeer, 2020), about 8/3 as wide to keep the size;
+- ``pos="rope"``: rotary position embeddings on queries and keys (Su et al., 2021) instead of a table.
+
+Attention goes through ``torch.nn.functional.scaled_dot_product_attention``, which runs a fused
+(flash) kernel on GPU and plain matrix products on CPU. ``KVCache`` keeps the keys and values of the
+tokens already seen, so generation feeds one new token per step.
+
+Simplifications: no grouped-query attention; the rotary pairs are (i, i + hs/2) as in GPT-NeoX rather
+than adjacent dimensions (the same up to a fixed permutation); the cache grows by concatenation up to
+``block_size`` (no paging, no sliding window).
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+NORMS, MLPS, POSITIONS = ("layernorm", "rmsnorm"), ("gelu", "swiglu"), ("learned", "rope")
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -27,49 +39,143 @@ class GPTConfig:
     n_head: int = 4  # attention heads per block
     n_embd: int = 64  # width of the residual stream
     dropout: float = 0.0  # dropout probability during training
+    norm: str = "layernorm"  # "layernorm" (GPT-2) or "rmsnorm" (LLaMA)
+    mlp: str = "gelu"  # "gelu" (GPT-2) or "swiglu" (LLaMA)
+    pos: str = "learned"  # "learned" position table (GPT-2) or "rope" rotary embeddings (LLaMA)
+    tie_weights: bool = True  # output layer shares the token embedding matrix (GPT-2 yes, LLaMA no)
+    bias: bool = True  # biases in linear layers and LayerNorm (GPT-2 yes, LLaMA no)
+    mlp_hidden: int | None = None  # MLP width; None: 4 * n_embd (GELU) or ~8/3 * n_embd (SwiGLU)
+    rope_base: float = 10000.0  # RoPE: wavelengths grow geometrically up to 2 * pi * rope_base
 
     def __post_init__(self):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        for name, value, allowed in (("norm", self.norm, NORMS), ("mlp", self.mlp, MLPS), ("pos", self.pos, POSITIONS)):
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r} is not one of {allowed}")
+        if self.pos == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"RoPE rotates pairs of dimensions: head size {self.n_embd // self.n_head} must be even")
+
+    @property
+    def hidden(self) -> int:
+        """Width of the MLP's hidden layer; SwiGLU's 8/3 (rounded up to a multiple of 8) keeps 8 * n_embd^2."""
+        if self.mlp_hidden is not None:
+            return self.mlp_hidden
+        return 4 * self.n_embd if self.mlp == "gelu" else 8 * math.ceil(8 * self.n_embd / 3 / 8)
+
+
+class RMSNorm(nn.Module):
+    """y = x / sqrt(mean(x^2) + eps) * weight: LayerNorm without centring and without bias."""
+
+    def __init__(self, n_embd: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(n_embd))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rms = torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps)  # (..., 1)
+        return x / rms * self.weight
+
+
+def make_norm(config: GPTConfig) -> nn.Module:
+    if config.norm == "rmsnorm":
+        return RMSNorm(config.n_embd)
+    return nn.LayerNorm(config.n_embd, bias=config.bias)
+
+
+def rope_angles(T: int, head_size: int, base: float = 10000.0, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotation angles pos * base^(-2i/hs) for positions start..start+T-1: each (T, hs/2)."""
+    inv_freq = base ** (-torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)  # (hs/2,)
+    angles = torch.arange(start, start + T, dtype=torch.float32)[:, None] * inv_freq[None, :]  # (T, hs/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate each pair (x_i, x_{i+hs/2}) of x (..., T, hs) by its angle; cos and sin are (T, hs/2)."""
+    x1, x2 = x.chunk(2, dim=-1)  # (..., T, hs/2) each
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
+
+
+class KVCache:
+    """Keys and values of the tokens seen so far, one (k, v) pair per layer, each (B, nh, T_seen, hs)."""
+
+    def __init__(self, n_layer: int):
+        self.layers: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n_layer
+
+    def __len__(self) -> int:  # tokens seen so far
+        return 0 if self.layers[0] is None else self.layers[0][0].size(2)
+
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append this step's k, v (B, nh, T, hs) to ``layer``'s and return all of them."""
+        if self.layers[layer] is not None:
+            k = torch.cat([self.layers[layer][0], k], dim=2)
+            v = torch.cat([self.layers[layer][1], v], dim=2)
+        self.layers[layer] = (k, v)
+        return k, v
 
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.n_head = config.n_head
-        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
-        self.proj = nn.Linear(config.n_embd, config.n_embd)
-        self.dropout = config.dropout
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = config.dropout  # on the attention weights
+        self.drop = nn.Dropout(config.dropout)  # on the output, before it joins the residual stream
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def heads(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None):
+        """Queries, keys and values split into heads, rotated when ``rope`` is given: each (B, nh, T, hs)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        return q, k, v
+
+    def forward(self, x: torch.Tensor, rope=None, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.heads(x, rope)  # (B, nh, T, hs)
+        if cache is not None:
+            k, v = cache.extend(layer, k, v)  # (B, nh, past + T, hs)
+        past = k.size(2) - T  # tokens before these ones
+        dropout = self.dropout if self.training else 0.0
+        if past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)  # (B, nh, T, hs)
+        elif T == 1:  # one new token after the cached ones: it may see every key
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+        else:  # new query i sits at position past + i and may see keys 0 .. past + i
+            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
-        return self.proj(y)
+        return self.drop(self.proj(y))
 
 
 class MLP(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.up = nn.Linear(config.n_embd, 4 * config.n_embd)
-        self.down = nn.Linear(4 * config.n_embd, config.n_embd)
+        self.swiglu = config.mlp == "swiglu"
+        self.up = nn.Linear(config.n_embd, config.hidden, bias=config.bias)
+        if self.swiglu:
+            self.gate = nn.Linear(config.n_embd, config.hidden, bias=config.bias)
+        self.down = nn.Linear(config.hidden, config.n_embd, bias=config.bias)
+        self.drop = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down(F.gelu(self.up(x)))
+        if self.swiglu:
+            return self.drop(self.down(F.silu(self.gate(x)) * self.up(x)))
+        return self.drop(self.down(F.gelu(self.up(x))))
 
 
 class Block(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.ln_1 = make_norm(config)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.ln_2 = make_norm(config)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x: torch.Tensor, rope=None, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), rope, cache, layer)
         x = x + self.mlp(self.ln_2(x))
         return x
 
@@ -79,12 +185,17 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embeddings
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)  # position embeddings
+        self.wpe = nn.Embedding(config.block_size, config.n_embd) if config.pos == "learned" else None
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.ln_f = make_norm(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight  # weight tying
+        if config.tie_weights:
+            self.lm_head.weight = self.wte.weight
+        if config.pos == "rope":  # angles for every position, computed once; not saved in checkpoints
+            cos, sin = rope_angles(config.block_size, config.n_embd // config.n_head, config.rope_base)
+            self.register_buffer("rope_cos", cos, persistent=False)  # (block_size, hs/2)
+            self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(self._init_weights)
         for name, p in self.named_parameters():  # scaled init of the layers that write to the residual
             if name.endswith(("proj.weight", "down.weight")):
@@ -97,21 +208,75 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+    def embed(self, idx: torch.Tensor, start: int = 0):
+        """Token (+ learned position) embeddings (B, T, C), and the RoPE angles for positions start.."""
+        T = idx.size(1)
+        x = self.wte(idx)  # (B, T, C)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(start, start + T, device=idx.device))
+        rope = None
+        if self.config.pos == "rope":
+            rope = (self.rope_cos[start:start + T], self.rope_sin[start:start + T])  # (T, hs/2) each
+        return self.drop(x), rope
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None):
+        """Logits (B, T, vocab_size) and the mean cross-entropy against ``targets`` (or None).
+
+        With a ``cache``, ``idx`` holds only the new tokens; their keys and values are appended to it."""
         B, T = idx.shape
-        if T > self.config.block_size:
-            raise ValueError(f"Sequence of length {T} is longer than block_size={self.config.block_size}")
-        pos = torch.arange(T, device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
-        for block in self.blocks:
-            x = block(x)
+        start = 0 if cache is None else len(cache)
+        if start + T > self.config.block_size:
+            raise ValueError(f"Sequence of length {start + T} is longer than block_size={self.config.block_size}")
+        x, rope = self.embed(idx, start)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, rope, cache, layer)
         logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
         return logits, loss
 
+    @torch.no_grad()
+    def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:
+        """Attention weights of every layer and head for ``idx`` (B, T): (n_layer, B, nh, T, T), rows sum to 1."""
+        T = idx.size(1)
+        x, rope = self.embed(idx)
+        future = torch.ones(T, T, dtype=torch.bool, device=idx.device).triu(diagonal=1)  # (T, T)
+        maps = []
+        for block in self.blocks:
+            q, k, _ = block.attn.heads(block.ln_1(x), rope)  # (B, nh, T, hs)
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, nh, T, T)
+            maps.append(scores.masked_fill(future, float("-inf")).softmax(dim=-1))
+            x = block(x, rope)
+        return torch.stack(maps)
+
+    def new_cache(self) -> KVCache:
+        """An empty KV cache for ``forward(idx, cache=...)``; ``helpers.sampling.generate`` uses it."""
+        return KVCache(self.config.n_layer)
+
     def num_params(self, non_embedding: bool = True) -> int:
-        """Parameter count; by default without the position embeddings (the token ones are tied)."""
+        """Parameter count; by default without the lookup tables (position embeddings, and the token
+        embedding when it is not shared with the output layer), as in the scaling-law papers."""
         n = sum(p.numel() for p in self.parameters())
-        return n - self.wpe.weight.numel() if non_embedding else n
+        if non_embedding:
+            n -= self.wpe.weight.numel() if self.wpe is not None else 0
+            n -= 0 if self.config.tie_weights else self.wte.weight.numel()
+        return n
+
+    def flops_per_token(self, training: bool = True) -> int:
+        """FLOPs per token at full context: 2N for the weights plus 4 * n_layer * block_size * n_embd for
+        attention scores and mixing, forward only; training (forward + backward) costs three times that."""
+        c = self.config
+        forward = 2 * self.num_params() + 4 * c.n_layer * c.block_size * c.n_embd
+        return 3 * forward if training else forward
+
+
+def param_count(config: GPTConfig) -> int:
+    """All parameters of ``GPT(config)``, counted from the config alone (no memory needed: try GPT-3)."""
+    C, H, b = config.n_embd, config.hidden, int(config.bias)
+    norm = C if config.norm == "rmsnorm" else C * (1 + b)  # gain, plus a bias for LayerNorm
+    attention = (3 * C * C + 3 * C * b) + (C * C + C * b)  # qkv and output projection
+    mlp = (3 if config.mlp == "swiglu" else 2) * C * H + b * ((2 if config.mlp == "swiglu" else 1) * H + C)
+    embeddings = config.vocab_size * C * (1 if config.tie_weights else 2)
+    positions = config.block_size * C if config.pos == "learned" else 0
+    return embeddings + positions + config.n_layer * (2 * norm + attention + mlp) + norm

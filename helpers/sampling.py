@@ -8,8 +8,13 @@ At each step the model gives logits for the next token; we turn them into a dist
 - top-p (nucleus, Holtzman et al. 2020): keep the smallest set of most likely tokens whose total
   probability reaches ``p``.
 
-Simplification: the whole context (cropped to ``block_size``) is run again for every new token; notebook 04
-adds a KV cache that avoids this.
+A model that offers a cache (``model.new_cache()``, and ``forward(idx, cache=cache)`` that reads only the new
+tokens, like ``helpers.gpt.GPT``'s KV cache) runs the prompt once and then one token per step. Any other
+model of the contract (n-gram, RNN without a cache) gets the whole context again for every new token.
+
+Simplification: once the text outgrows ``block_size``, the context is cropped to the last ``block_size``
+tokens and run in full for each new token (cached keys were computed at other positions, so they cannot
+be reused); a cache only speeds up the first ``block_size`` tokens.
 """
 
 from __future__ import annotations
@@ -65,8 +70,12 @@ def generate(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
+    use_cache: bool = True,
 ) -> torch.Tensor:
-    """Extend ``idx`` (B, T) by ``max_new_tokens`` sampled tokens; return (B, T + max_new_tokens)."""
+    """Extend ``idx`` (B, T) by ``max_new_tokens`` sampled tokens; return (B, T + max_new_tokens).
+
+    With ``use_cache`` (the default) the model's cache is used when it offers one; the tokens are the same
+    either way, only faster."""
     if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long:
         raise TypeError("generate() needs idx as a (B, T) tensor of token ids (dtype long), "
                         "e.g. torch.tensor([tokenizer.encode(prompt)]).")
@@ -75,8 +84,16 @@ def generate(
     was_training = model.training
     model.eval()
     block_size = model.config.block_size
+    cache = None
     for _ in range(max_new_tokens):
-        logits, _ = model(idx[:, -block_size:])
+        if use_cache and hasattr(model, "new_cache") and idx.size(1) <= block_size:
+            if cache is None:  # first step: run the whole prompt once, filling the cache
+                cache = model.new_cache()
+                logits, _ = model(idx, cache=cache)
+            else:  # later steps: only the token drawn last
+                logits, _ = model(idx[:, -1:], cache=cache)
+        else:
+            logits, _ = model(idx[:, -block_size:])
         probs = next_token_probs(logits[:, -1, :].float(), temperature, top_k, top_p)  # (B, V)
         gen_device = generator.device if generator is not None else probs.device
         next_idx = torch.multinomial(probs.to(gen_device), 1, generator=generator).to(idx.device)  # (B, 1)

@@ -70,3 +70,46 @@ def test_generate_bad_input():
         sampling.generate(model, torch.zeros(3, dtype=torch.long), 2)
     with pytest.raises(ValueError, match="at least one token"):
         sampling.generate(model, torch.zeros(1, 0, dtype=torch.long), 2)
+
+
+class CountingGPT(GPT):
+    """A GPT that records how many tokens each forward call reads."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.lengths = []
+
+    def forward(self, idx, targets=None, cache=None):
+        self.lengths.append(idx.size(1))
+        return super().forward(idx, targets, cache)
+
+
+def test_generate_uses_the_cache_while_the_text_fits():
+    torch.manual_seed(0)
+    model = CountingGPT(GPTConfig(vocab_size=9, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    sampling.generate(model, torch.zeros(1, 3, dtype=torch.long), 7)
+    assert model.lengths == [3, 1, 1, 1, 1, 1, 8]  # prompt once, then one token; cropped once it outgrows 8
+    model.lengths = []
+    sampling.generate(model, torch.zeros(1, 3, dtype=torch.long), 3, use_cache=False)
+    assert model.lengths == [3, 4, 5]
+
+
+class Bigram(torch.nn.Module):
+    """A model of the contract without a cache: logits depend on the last token only."""
+
+    def __init__(self, vocab_size=5):
+        super().__init__()
+        self.config = GPTConfig(vocab_size=vocab_size, block_size=4, n_layer=1, n_head=1, n_embd=4)
+        self.table = torch.nn.Embedding(vocab_size, vocab_size)
+
+    def forward(self, idx, targets=None):
+        return self.table(idx), None
+
+
+def test_generate_works_for_models_without_a_cache():
+    torch.manual_seed(0)
+    model = Bigram()
+    out = sampling.generate(model, torch.zeros(2, 1, dtype=torch.long), 6, temperature=0.0)
+    assert out.shape == (2, 7)
+    for t in range(6):
+        assert (out[:, t + 1] == model.table.weight[out[:, t]].argmax(-1)).all()
