@@ -69,21 +69,6 @@ def bar(values: dict[str, float], ax=None, xlabel: str = "", title: str = "", lo
     return fig
 
 
-def lines(x, series: dict[str, list[float]], ax=None, xlabel: str = "", ylabel: str = "", title: str = "",
-          logx: bool = False):
-    """One line with dots per ``{label: values}``, all over the same ``x``."""
-    fig, ax = _axes(ax)
-    for i, (label, values) in enumerate(series.items()):
-        ax.plot(x, values, "o-", color=f"C{i}", ms=4, label=label)
-    if logx:
-        ax.set_xscale("log", base=2)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
 def grouped_bars(groups: dict[str, dict[str, float]], ax=None, ylabel: str = "", title: str = ""):
     """Bars side by side: ``{series: {category: value}}``, e.g. tokens per word by tokenizer and language."""
     fig, ax = _axes(ax)
@@ -122,31 +107,12 @@ def heatmap(matrix, labels: list[str], ax=None, title: str = "", log: bool = Tru
     return fig
 
 
-def order_curves(series: dict, ax=None, xlabel: str = "n (order)", ylabel: str = "", title: str = "",
-                 logy: bool = False, hlines: dict[str, float] | None = None):
-    """A measure against the n-gram order: one line per ``{label: (orders, values)}``, each with its own
-    orders; ``hlines`` adds dashed reference levels ``{label: value}``."""
-    fig, ax = _axes(ax)
-    for label, (xs, ys) in series.items():
-        ax.plot(xs, ys, "o-", ms=4, label=label)
-    ax.set_xticks(sorted({x for xs, _ in series.values() for x in xs}))
-    for i, (label, level) in enumerate((hlines or {}).items()):
-        ax.axhline(level, ls="--", lw=1, color=f"C{len(series) + i}", label=label)
-    if logy:
-        ax.set_yscale("log")
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
 def attention_map(weights, labels: list[str], ax=None, title: str = "Attention"):
     """A (T, T) matrix of attention weights: row = the token that looks, column = the token looked at."""
     fig, ax = _axes(ax, figsize=(5, 5))
     weights = weights.detach().cpu().float().numpy() if hasattr(weights, "detach") else weights
     ax.imshow(weights, cmap="Blues", vmin=0.0, vmax=1.0)
-    shown = ["␣" if label == " " else repr(label)[1:-1] for label in labels]  # make spaces and newlines visible
+    shown = [_visible(label) for label in labels]  # make spaces and newlines visible
     ax.set_xticks(range(len(labels)), shown, fontsize=7, rotation=90)
     ax.set_yticks(range(len(labels)), shown, fontsize=7)
     ax.set(xlabel="looked at (key)", ylabel="looking (query)", title=title)
@@ -154,12 +120,19 @@ def attention_map(weights, labels: list[str], ax=None, title: str = "Attention")
     return fig
 
 
-def curves(series: dict, ax=None, xlabel: str = "", ylabel: str = "", title: str = "", logy: bool = False,
-           marker: str = "o-"):
-    """One line per entry of ``{label: (xs, ys)}``; a log y axis with ``logy``."""
+def curves(series: dict, ax=None, xlabel: str = "", ylabel: str = "", title: str = "", logx: bool = False,
+           logy: bool = False, hlines: dict[str, float] | None = None, marker: str = "o-", integer_x: bool = False):
+    """One line per ``{label: (xs, ys)}``, each series with its own xs. ``hlines`` adds dashed reference
+    levels ``{label: value}``; ``integer_x`` puts a tick at every x (e.g. n-gram orders); ``logx`` is base 2."""
     fig, ax = _axes(ax)
     for i, (label, (xs, ys)) in enumerate(series.items()):
-        ax.plot(list(xs), [float(y) for y in ys], marker, color=f"C{i}", ms=3, label=label)
+        ax.plot(list(xs), [float(y) for y in ys], marker, color=f"C{i}", ms=4, label=label)
+    for i, (label, level) in enumerate((hlines or {}).items()):
+        ax.axhline(level, ls="--", lw=1, color=f"C{len(series) + i}", label=label)
+    if integer_x:
+        ax.set_xticks(sorted({x for xs, _ in series.values() for x in xs}))
+    if logx:
+        ax.set_xscale("log", base=2)
     if logy:
         ax.set_yscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
