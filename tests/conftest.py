@@ -24,3 +24,17 @@ def has_data(name: str) -> bool:
     spec = data.REGISTRY[name]
     local = Path(os.environ.get("COURSE_DATA", "/nonexistent")) / spec.filename
     return local.exists() or (data.cache_dir() / spec.filename).exists()
+
+
+def overfit_one_batch(model, vocab_size: int, T: int, *, steps: int, lr: float):
+    """Train ``model`` on one fixed random batch (4, T); return (final loss, x, y)."""
+    torch.manual_seed(0)
+    x = torch.randint(vocab_size, (4, T))
+    y = torch.roll(x, -1, dims=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    for _ in range(steps):
+        _, loss = model(x, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.item(), x, y

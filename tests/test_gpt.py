@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import overfit_one_batch
 from helpers import artifacts, checks, sampling
 from helpers.gpt import GPT, MLP, GPTConfig, RMSNorm, apply_rope, param_count, rope_angles
 
@@ -182,16 +183,8 @@ def test_flops_per_token():
 @pytest.mark.parametrize("config", [CONFIG, LLAMA], ids=["gpt2", "llama"])
 def test_overfits_one_batch(config):
     torch.manual_seed(0)
-    model = GPT(config)
-    x = torch.randint(11, (4, 16))
-    y = torch.roll(x, -1, dims=1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        _, loss = model(x, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.1
+    loss, _, _ = overfit_one_batch(GPT(config), 11, 16, steps=150, lr=1e-2)
+    assert loss < 0.1
 
 
 def test_checkpoint_round_trip_keeps_every_switch(tmp_path):
