@@ -13,6 +13,14 @@ def _axes(ax=None, figsize=(6, 3.5)):
     return ax.figure, ax
 
 
+def _finish(fig, ax):
+    """The common last touches: a small legend, a light grid, a tight layout."""
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def loss_curves(histories, ax=None, title: str = "Loss during training"):
     """Train (thin) and validation (dots) loss for one ``History`` or a dict ``{label: History}``."""
     if not isinstance(histories, dict):
@@ -24,10 +32,7 @@ def loss_curves(histories, ax=None, title: str = "Loss during training"):
         if h.val_loss:
             ax.plot(h.eval_step, h.val_loss, "o-", color=color, ms=4, label=f"{label} validation".strip())
     ax.set(xlabel="step", ylabel="loss (nats per token)", title=title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax)
 
 
 STAGES = [
@@ -136,7 +141,4 @@ def curves(series: dict, ax=None, xlabel: str = "", ylabel: str = "", title: str
     if logy:
         ax.set_yscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax)
