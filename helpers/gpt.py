@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from helpers import lm
+
 NORMS, MLPS, POSITIONS = ("layernorm", "rmsnorm"), ("gelu", "swiglu"), ("learned", "rope")
 
 
@@ -223,6 +225,7 @@ class GPT(nn.Module):
         """Logits (B, T, vocab_size) and the mean cross-entropy against ``targets`` (or None).
 
         With a ``cache``, ``idx`` holds only the new tokens; their keys and values are appended to it."""
+        lm.check_ids(idx, self.config.vocab_size)
         B, T = idx.shape
         start = 0 if cache is None else len(cache)
         if start + T > self.config.block_size:
@@ -231,10 +234,7 @@ class GPT(nn.Module):
         for layer, block in enumerate(self.blocks):
             x = block(x, rope, cache, layer)
         logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
-        return logits, loss
+        return logits, lm.lm_loss(logits, targets)
 
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:

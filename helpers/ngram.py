@@ -41,7 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from helpers import lm
 
 SMOOTHINGS = ("mle", "add-k", "interpolation", "kneser-ney")
 UNK = "<unk>"
@@ -319,6 +320,7 @@ class NGramLM(nn.Module):
         return lm
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        lm.check_ids(idx, self.config.vocab_size)
         B, T = idx.shape
         V, n = self.config.vocab_size, self.config.n
         logits = self.log_probs_1[0].expand(B, T, V).clone()  # (B, T, V)
@@ -326,8 +328,7 @@ class NGramLM(nn.Module):
             windows = idx.unfold(1, j - 1, 1)  # (B, T - j + 2, j - 1): contexts of length j - 1
             powers = V ** torch.arange(j - 2, -1, -1, device=idx.device)
             logits[:, j - 2:] = getattr(self, f"log_probs_{j}")[(windows * powers).sum(-1)]
-        loss = None if targets is None else F.cross_entropy(logits.view(-1, V), targets.reshape(-1))
-        return logits, loss
+        return logits, lm.lm_loss(logits, targets)
 
 
 def _fill(model: CountLM, table: dict, lower: np.ndarray, V: int) -> np.ndarray:

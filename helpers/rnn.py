@@ -23,13 +23,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from helpers import lm
+
 CELLS = ("rnn", "gru", "lstm")
-
-
-def _loss(logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:
-    if targets is None:
-        return None
-    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
 
 
 # ----------------------------------------------------------------------------- bigram: a learned table
@@ -49,8 +45,9 @@ class BigramLM(nn.Module):
         nn.init.zeros_(self.table.weight)  # start from the uniform distribution
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        lm.check_ids(idx, self.config.vocab_size)
         logits = self.table(idx)  # (B, T, V)
-        return logits, _loss(logits, targets)
+        return logits, lm.lm_loss(logits, targets)
 
 
 # ----------------------------------------------------------------------------- MLP over a fixed window
@@ -74,6 +71,7 @@ class MLPLM(nn.Module):
         self.head = nn.Linear(config.n_hidden, config.vocab_size)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        lm.check_ids(idx, self.config.vocab_size)
         B, T = idx.shape
         n = self.config.context
         pad = torch.full((B, n - 1), self.config.vocab_size, dtype=idx.dtype, device=idx.device)
@@ -81,7 +79,7 @@ class MLPLM(nn.Module):
         windows = x.unfold(1, n, 1)  # (B, T, C, n): the n embeddings ending at each position
         windows = windows.transpose(2, 3).reshape(B, T, n * self.config.n_embd)  # (B, T, n * C)
         logits = self.head(torch.tanh(self.hidden(windows)))  # (B, T, V)
-        return logits, _loss(logits, targets)
+        return logits, lm.lm_loss(logits, targets)
 
 
 # ----------------------------------------------------------------------------- recurrent networks
@@ -160,8 +158,9 @@ class RNNLM(nn.Module):
         return out if isinstance(self.recurrent, ScratchRNN) else out[0]
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        lm.check_ids(idx, self.config.vocab_size)
         logits = self.head(self.states(self.wte(idx)))  # (B, T, V)
-        return logits, _loss(logits, targets)
+        return logits, lm.lm_loss(logits, targets)
 
 
 def input_gradient_norms(model: RNNLM, idx: torch.Tensor) -> torch.Tensor:

@@ -19,8 +19,23 @@ be reused); a cache only speeds up the first ``block_size`` tokens.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
+
+from helpers import lm
+
+
+def check_knobs(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """Raise a ValueError naming the sampling knob that is out of range (NaN included)."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature >= 0 \
+            or math.isinf(temperature):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
+        raise ValueError(f"top_k must be a positive integer or None (no cut), got {top_k!r}")
+    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):
+        raise ValueError(f"top_p must be in (0, 1] or None (no cut), got {top_p!r}")
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -48,8 +63,7 @@ def next_token_probs(
     logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
 ) -> torch.Tensor:
     """Turn last-position logits (B, V) into the sampling distribution (B, V)."""
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    check_knobs(temperature, top_k, top_p)
     if temperature == 0:  # greedy: all mass on the arg-max
         return torch.nn.functional.one_hot(logits.argmax(-1), logits.size(-1)).to(logits.dtype)
     logits = logits / temperature
@@ -76,27 +90,30 @@ def generate(
 
     With ``use_cache`` (the default) the model's cache is used when it offers one; the tokens are the same
     either way, only faster."""
-    if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long:
-        raise TypeError("generate() needs idx as a (B, T) tensor of token ids (dtype long), "
-                        "e.g. torch.tensor([tokenizer.encode(prompt)]).")
+    vocab_size = getattr(model.config, "vocab_size", None)
+    if vocab_size is not None:
+        lm.check_ids(idx, vocab_size)
+    elif not isinstance(idx, torch.Tensor) or idx.dim() != 2:
+        raise TypeError("generate() needs idx as a (B, T) tensor of token ids, e.g. torch.tensor([tokenizer.encode(text)]).")
     if idx.size(1) == 0:
         raise ValueError("generate() needs at least one token of context to start from.")
-    was_training = model.training
-    model.eval()
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be a whole number >= 0, got {max_new_tokens!r}")
+    check_knobs(temperature, top_k, top_p)
     block_size = model.config.block_size
     cache = None
-    for _ in range(max_new_tokens):
-        if use_cache and hasattr(model, "new_cache") and idx.size(1) <= block_size:
-            if cache is None:  # first step: run the whole prompt once, filling the cache
-                cache = model.new_cache()
-                logits, _ = model(idx, cache=cache)
-            else:  # later steps: only the token drawn last
-                logits, _ = model(idx[:, -1:], cache=cache)
-        else:
-            logits, _ = model(idx[:, -block_size:])
-        probs = next_token_probs(logits[:, -1, :].float(), temperature, top_k, top_p)  # (B, V)
-        gen_device = generator.device if generator is not None else probs.device
-        next_idx = torch.multinomial(probs.to(gen_device), 1, generator=generator).to(idx.device)  # (B, 1)
-        idx = torch.cat([idx, next_idx], dim=1)
-    model.train(was_training)
+    with lm.eval_mode(model):
+        for _ in range(max_new_tokens):
+            if use_cache and hasattr(model, "new_cache") and idx.size(1) <= block_size:
+                if cache is None:  # first step: run the whole prompt once, filling the cache
+                    cache = model.new_cache()
+                    logits, _ = model(idx, cache=cache)
+                else:  # later steps: only the token drawn last
+                    logits, _ = model(idx[:, -1:], cache=cache)
+            else:
+                logits, _ = model(idx[:, -block_size:])
+            probs = next_token_probs(logits[:, -1, :].float(), temperature, top_k, top_p)  # (B, V)
+            gen_device = generator.device if generator is not None else probs.device
+            next_idx = torch.multinomial(probs.to(gen_device), 1, generator=generator).to(idx.device)  # (B, 1)
+            idx = torch.cat([idx, next_idx], dim=1)
     return idx

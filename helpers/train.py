@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from helpers import data
+from helpers import data, lm
 from helpers import device as devices
 
 
@@ -93,16 +93,15 @@ def evaluate(
     device: torch.device | str = "cpu",
 ) -> float:
     """Mean next-token cross-entropy (nats per token) of ``model`` on ``iters`` random batches of ``tokens``."""
-    was_training = model.training
-    model.eval()
-    block_size = model.config.block_size
+    if not isinstance(iters, int) or iters < 1:
+        raise ValueError(f"iters must be a positive integer, got {iters!r}")
     losses = []
-    for _ in range(iters):
-        x, y = data.get_batch(tokens, block_size, batch_size, generator=generator, device=device)
-        with devices.autocast(device):
-            _, loss = model(x, y)
-        losses.append(loss.item())
-    model.train(was_training)
+    with lm.eval_mode(model):
+        for _ in range(iters):
+            x, y = data.get_batch(tokens, model.config.block_size, batch_size, generator=generator, device=device)
+            with devices.autocast(device):
+                _, loss = model(x, y)
+            losses.append(loss.item())
     return sum(losses) / len(losses)
 
 

@@ -64,12 +64,40 @@ def test_generate_greedy_follows_argmax():
         assert out[0, t] == model(out[:, :t])[0][0, -1].argmax()
 
 
-def test_generate_bad_input():
+@pytest.mark.parametrize("idx, kwargs, error, message", [
+    (torch.zeros(3, dtype=torch.long), {}, ValueError, r"shape \(B, T\).*idx\[None\]"),
+    ([[1, 2]], {}, TypeError, "torch.Tensor"),
+    (torch.zeros(1, 2), {}, TypeError, "integer token ids"),
+    (torch.zeros(1, 0, dtype=torch.long), {}, ValueError, "at least one token"),
+    (torch.tensor([[1, 9]]), {}, ValueError, r"outside 0..8"),
+    (torch.tensor([[1, -1]]), {}, ValueError, r"outside 0..8"),
+    (torch.tensor([[1, 2]]), {"max_new_tokens": -1}, ValueError, "max_new_tokens"),
+    (torch.tensor([[1, 2]]), {"temperature": float("nan")}, ValueError, "temperature"),
+    (torch.tensor([[1, 2]]), {"temperature": -0.5}, ValueError, "temperature"),
+    (torch.tensor([[1, 2]]), {"top_k": 0}, ValueError, "top_k"),
+    (torch.tensor([[1, 2]]), {"top_p": 1.5}, ValueError, "top_p"),
+])
+def test_generate_bad_input(idx, kwargs, error, message):
     model = GPT(GPTConfig(vocab_size=9, block_size=4, n_layer=1, n_head=1, n_embd=8))
-    with pytest.raises(TypeError, match=r"\(B, T\)"):
-        sampling.generate(model, torch.zeros(3, dtype=torch.long), 2)
-    with pytest.raises(ValueError, match="at least one token"):
-        sampling.generate(model, torch.zeros(1, 0, dtype=torch.long), 2)
+    kwargs = {"max_new_tokens": 2, **kwargs}
+    with pytest.raises(error, match=message):
+        sampling.generate(model, idx, **kwargs)
+
+
+def test_generate_restores_training_mode_even_when_it_raises():
+    model = GPT(GPTConfig(vocab_size=9, block_size=4, n_layer=1, n_head=1, n_embd=8)).train()
+    sampling.generate(model, torch.tensor([[1]]), 2)
+    assert model.training
+
+
+    class Failing(GPT):
+        def forward(self, idx, targets=None, cache=None):
+            raise RuntimeError("boom")
+
+    failing = Failing(model.config).train()
+    with pytest.raises(RuntimeError, match="boom"):
+        sampling.generate(failing, torch.tensor([[1]]), 2)
+    assert failing.training
 
 
 class CountingGPT(GPT):
