@@ -169,6 +169,17 @@ class CountLM:
     def vocab_size(self) -> int:
         return len(self.counts.vocab)
 
+    def num_entries(self) -> int:
+        """How many counts this model reads from its tables (every stored entry of every level it mixes):
+        the count-model analogue of a neural network's number of parameters."""
+        top = self.n
+        first = top if self.smoothing in ("mle", "add-k") else 1
+        total = 0
+        for j in range(first, top + 1):
+            table = self.counts.cont[j - 1] if self.smoothing == "kneser-ney" and j < top else self.counts.raw[j - 1]
+            total += sum(len(following) for following, _ in table.values())
+        return total
+
     def base(self) -> np.ndarray:
         """Where the recursion ends: uniform over the vocabulary (zeros for 'mle', which has no floor)."""
         return np.full(self.vocab_size, 0.0 if self.smoothing == "mle" else 1.0 / self.vocab_size)

@@ -268,3 +268,15 @@ def loop_perplexity(probs):
 def test_exercise_checks(name, right, wrong, reference, cases):
     assert checks.exercise(name, right, reference, cases).passed
     assert checks.exercise(name, wrong, reference, cases).status in (checks.WRONG, checks.ERROR)
+
+
+@pytest.mark.parametrize("smoothing, expected", [("mle", 7), ("add-k", 7), ("interpolation", 5 + 7 + 7),
+                                                 ("kneser-ney", None)])
+def test_num_entries_counts_the_tables_a_model_reads(smoothing, expected):
+    tokens = list("abracadabra")  # 5 distinct unigrams, 7 distinct bigrams, 7 distinct trigrams
+    counts = ngram.count(tokens, 3)
+    model = ngram.CountLM(counts, 3, smoothing)
+    if expected is None:  # Kneser-Ney reads continuation counts below the top order
+        expected = sum(len(f) for table in counts.cont[:2] for f, _ in table.values()) + 7
+    assert model.num_entries() == expected
+    assert ngram.CountLM(counts, 1, smoothing).num_entries() == 5
