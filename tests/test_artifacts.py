@@ -1,5 +1,6 @@
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -78,3 +79,86 @@ def test_load_or_build_builds_once(course_home):
     assert calls == ["smoke"] and again.config == model.config  # loaded, not rebuilt
     artifacts.load_or_build("demo", "smoke", build, rebuild=True)
     assert calls == ["smoke", "smoke"]
+
+
+def test_a_text_file_is_a_named_checkpoint_error(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("hello, this is not a checkpoint\n")
+    with pytest.raises(artifacts.CheckpointError, match="notes.pt.*not a readable checkpoint"):
+        artifacts.load(path)
+
+
+def test_an_empty_file_is_a_named_checkpoint_error(tmp_path):
+    path = tmp_path / "empty.pt"
+    path.write_bytes(b"")
+    with pytest.raises(artifacts.CheckpointError, match="empty.pt"):
+        artifacts.load(path)
+
+
+@pytest.mark.parametrize("metadata, where", [
+    ({"val_loss": np.float64(1.5)}, r"metadata\['val_loss'\].*float"),
+    ({"losses": np.array([1.0, 2.0])}, r"metadata\['losses'\].*tolist"),
+    ({"history": {"steps": [1, 2, np.int64(3)]}}, r"metadata\['history'\]\['steps'\]\[2\]"),
+    ({"when": object()}, r"metadata\['when'\]"),
+    ({("a", "b"): 1}, "key of type tuple"),
+])
+def test_save_refuses_what_load_cannot_read(tmp_path, metadata, where):
+    with pytest.raises(TypeError, match=where):
+        artifacts.save(GPT(CONFIG), tmp_path / "m.pt", metadata)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_plain_metadata_round_trips(tmp_path):
+    metadata = {"a": None, "b": True, "c": 3, "d": 2.5, "e": "x", "f": [1, (2, 3)], "g": {"h": torch.ones(2)}, 4: "k"}
+    path = artifacts.save(GPT(CONFIG), tmp_path / "m.pt", metadata)
+    _, loaded = artifacts.load(path)
+    assert loaded.keys() == metadata.keys() and torch.equal(loaded["g"]["h"], torch.ones(2))
+
+
+@pytest.mark.parametrize("field, name, message", [
+    ("model_class", "helpers.artifacts:save", "not an nn.Module subclass"),
+    ("model_class", "helpers.gpt:GPTConfig", "not an nn.Module subclass"),
+    ("model_class", "helpers.data:fetch", "not an nn.Module subclass"),
+    ("config_class", "helpers.data:fetch", "not a config dataclass"),
+    ("config_class", "helpers.gpt:GPT", "not a config dataclass"),
+    ("model_class", "helpers.gpt:torch", "not an nn.Module subclass"),  # a module imported into helpers
+    ("model_class", "helpers.gpt:nn.Linear", "not part of the course"),
+    ("model_class", "helpers.nothing:GPT", "does not have"),
+    ("model_class", 42, "not part of the course"),
+])
+def test_only_model_and_config_classes_of_helpers_resolve(tmp_path, field, name, message, capsys):
+    path = artifacts.save(GPT(CONFIG), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload[field] = name
+    torch.save(payload, path)
+    with pytest.raises(artifacts.CheckpointError, match=message):
+        artifacts.load(path)
+
+
+def test_a_helpers_class_that_is_not_a_model_is_refused(tmp_path):
+    path = artifacts.save(GPT(CONFIG), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["model_class"] = "helpers.gpt:KVCache"  # defined in helpers, but not a model
+    torch.save(payload, path)
+    with pytest.raises(artifacts.CheckpointError, match="not an nn.Module subclass"):
+        artifacts.load(path)
+
+
+def test_a_damaged_payload_is_named(tmp_path):
+    path = artifacts.save(GPT(CONFIG), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["config"] = [1, 2]
+    torch.save(payload, path)
+    with pytest.raises(artifacts.CheckpointError, match="'config' is a list"):
+        artifacts.load(path)
+    payload["config"] = {"vocab_size": 7, "n_embd": 9}  # 9 is not divisible by n_head
+    torch.save(payload, path)
+    with pytest.raises(artifacts.CheckpointError, match="does not fit"):
+        artifacts.load(path)
+
+
+@pytest.mark.parametrize("stage, scale", [("../../etc/x", "smoke"), ("demo", "../cpu"), ("/abs", "cpu"),
+                                          ("", "cpu"), ("a/b", "cpu"), ("demo", ".."), (None, "cpu")])
+def test_stage_and_scale_names_cannot_escape_the_folder(course_home, stage, scale):
+    with pytest.raises(ValueError, match="plain name"):
+        artifacts.checkpoint_path(stage, scale)
