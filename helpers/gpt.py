@@ -14,6 +14,11 @@ Attention goes through ``torch.nn.functional.scaled_dot_product_attention``, whi
 (flash) kernel on GPU and plain matrix products on CPU. ``KVCache`` keeps the keys and values of the
 tokens already seen, so generation feeds one new token per step.
 
+GELU is the exact one, ``x * Phi(x)`` with the error function, unless ``gelu_approximate="tanh"`` (GPT-2
+was trained with the tanh approximation; the two differ by under 1e-3). The norms' epsilon is
+``norm_eps``. Both switches exist so that published weights load exactly (tests compare with the
+``transformers`` implementations of GPT-2 and LLaMA on the same weights).
+
 Simplifications: no grouped-query attention; the rotary pairs are (i, i + hs/2) as in GPT-NeoX rather
 than adjacent dimensions (the same up to a fixed permutation); the cache grows by concatenation up to
 ``block_size`` (no paging, no sliding window).
@@ -48,8 +53,22 @@ class GPTConfig:
     bias: bool = True  # biases in linear layers and LayerNorm (GPT-2 yes, LLaMA no)
     mlp_hidden: int | None = None  # MLP width; None: 4 * n_embd (GELU) or ~8/3 * n_embd (SwiGLU)
     rope_base: float = 10000.0  # RoPE: wavelengths grow geometrically up to 2 * pi * rope_base
+    gelu_approximate: str = "none"  # "none": exact GELU x * Phi(x) (erf); "tanh": GPT-2's tanh approximation
+    norm_eps: float = 1e-5  # epsilon inside LayerNorm / RMSNorm (GPT-2 1e-5; LLaMA 1e-5 or 1e-6)
 
     def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        if self.mlp_hidden is not None and (not isinstance(self.mlp_hidden, int) or self.mlp_hidden < 1):
+            raise ValueError(f"GPTConfig.mlp_hidden must be a positive integer or None, got {self.mlp_hidden!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if not self.norm_eps > 0 or not self.rope_base > 1:
+            raise ValueError(f"GPTConfig needs norm_eps > 0 and rope_base > 1, got {self.norm_eps!r}, {self.rope_base!r}")
+        if self.gelu_approximate not in ("none", "tanh"):
+            raise ValueError(f"GPTConfig.gelu_approximate must be 'none' or 'tanh', got {self.gelu_approximate!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
         for name, value, allowed in (("norm", self.norm, NORMS), ("mlp", self.mlp, MLPS), ("pos", self.pos, POSITIONS)):
@@ -80,9 +99,10 @@ class RMSNorm(nn.Module):
 
 
 def make_norm(config: GPTConfig) -> nn.Module:
+    """The normalisation layer the config asks for: RMSNorm, or LayerNorm (with a bias when ``config.bias``)."""
     if config.norm == "rmsnorm":
-        return RMSNorm(config.n_embd)
-    return nn.LayerNorm(config.n_embd, bias=config.bias)
+        return RMSNorm(config.n_embd, config.norm_eps)
+    return nn.LayerNorm(config.n_embd, eps=config.norm_eps, bias=config.bias)
 
 
 def rope_angles(T: int, head_size: int, base: float = 10000.0, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,6 +137,9 @@ class KVCache:
 
 
 class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention: one linear map to queries, keys and values, attention per head
+    through SDPA, heads concatenated and projected back. (B, T, C) -> (B, T, C)."""
+
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.n_head = config.n_head
@@ -153,9 +176,12 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
+    """The position-wise feed-forward layer: GELU (GPT-2) or SwiGLU (LLaMA). (B, T, C) -> (B, T, C)."""
+
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.swiglu = config.mlp == "swiglu"
+        self.gelu_approximate = config.gelu_approximate
         self.up = nn.Linear(config.n_embd, config.hidden, bias=config.bias)
         if self.swiglu:
             self.gate = nn.Linear(config.n_embd, config.hidden, bias=config.bias)
@@ -165,10 +191,12 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.swiglu:
             return self.drop(self.down(F.silu(self.gate(x)) * self.up(x)))
-        return self.drop(self.down(F.gelu(self.up(x))))
+        return self.drop(self.down(F.gelu(self.up(x), approximate=self.gelu_approximate)))
 
 
 class Block(nn.Module):
+    """One pre-norm transformer block: x + attention(norm(x)), then x + mlp(norm(x)). (B, T, C) -> (B, T, C)."""
+
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.ln_1 = make_norm(config)
@@ -183,6 +211,9 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    """The course's transformer language model: embeddings, ``n_layer`` blocks, a final norm and the output
+    layer. ``forward(idx, targets=None) -> (logits, loss)``; see the module docstring for the switches."""
+
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
@@ -221,7 +252,8 @@ class GPT(nn.Module):
             rope = (self.rope_cos[start:start + T], self.rope_sin[start:start + T])  # (T, hs/2) each
         return self.drop(x), rope
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None):
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, T, vocab_size) and the mean cross-entropy against ``targets`` (or None).
 
         With a ``cache``, ``idx`` holds only the new tokens; their keys and values are appended to it."""
@@ -239,6 +271,7 @@ class GPT(nn.Module):
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:
         """Attention weights of every layer and head for ``idx`` (B, T): (n_layer, B, nh, T, T), rows sum to 1."""
+        lm.check_ids(idx, self.config.vocab_size)
         T = idx.size(1)
         x, rope = self.embed(idx)
         future = torch.ones(T, T, dtype=torch.bool, device=idx.device).triu(diagonal=1)  # (T, T)
@@ -255,8 +288,9 @@ class GPT(nn.Module):
         return KVCache(self.config.n_layer)
 
     def num_params(self, non_embedding: bool = True) -> int:
-        """Parameter count; by default without the lookup tables (position embeddings, and the token
-        embedding when it is not shared with the output layer), as in the scaling-law papers."""
+        """Parameter count. By default the learned position table is left out, as in the scaling-law papers
+        (it is a lookup, not computation), and so is the token embedding when it is untied; the tied one is
+        kept, because it is also the output layer. ``non_embedding=False`` counts every parameter."""
         n = sum(p.numel() for p in self.parameters())
         if non_embedding:
             n -= self.wpe.weight.numel() if self.wpe is not None else 0

@@ -273,3 +273,96 @@ ROPE_CASES = [(torch.randn(2, 3, 7, 16, generator=GEN), *rope_angles(7, 16, star
 def test_exercise_checks(right, wrong, reference, cases):
     assert checks.exercise("exercise", right, reference, cases).passed
     assert checks.exercise("exercise", wrong, reference, cases).status in (checks.WRONG, checks.ERROR)
+
+
+# ----------------------------------------------------------------------------- against transformers' models
+def _copy_gpt2(hf) -> dict:
+    """Our state dict from a transformers GPT2LMHeadModel (its Conv1D layers store weights transposed)."""
+    sd, out = hf.state_dict(), {"wte.weight": None, "wpe.weight": None}
+    out["wte.weight"], out["wpe.weight"] = sd["transformer.wte.weight"], sd["transformer.wpe.weight"]
+    names = {"ln_1": "ln_1", "ln_2": "ln_2", "attn.c_attn": "attn.qkv", "attn.c_proj": "attn.proj",
+             "mlp.c_fc": "mlp.up", "mlp.c_proj": "mlp.down"}
+    for i in range(hf.config.n_layer):
+        for theirs, ours in names.items():
+            weight, bias = sd[f"transformer.h.{i}.{theirs}.weight"], sd[f"transformer.h.{i}.{theirs}.bias"]
+            out[f"blocks.{i}.{ours}.weight"] = weight if theirs.startswith("ln") else weight.T
+            out[f"blocks.{i}.{ours}.bias"] = bias
+    out["ln_f.weight"], out["ln_f.bias"] = sd["transformer.ln_f.weight"], sd["transformer.ln_f.bias"]
+    out["lm_head.weight"] = out["wte.weight"]
+    return out
+
+
+def _copy_llama(hf) -> dict:
+    """Our state dict from a transformers LlamaForCausalLM (q, k, v stacked into one matrix)."""
+    sd = hf.state_dict()
+    out = {"wte.weight": sd["model.embed_tokens.weight"], "ln_f.weight": sd["model.norm.weight"],
+           "lm_head.weight": sd["lm_head.weight"]}
+    for i in range(hf.config.num_hidden_layers):
+        p = f"model.layers.{i}."
+        out[f"blocks.{i}.ln_1.weight"] = sd[p + "input_layernorm.weight"]
+        out[f"blocks.{i}.ln_2.weight"] = sd[p + "post_attention_layernorm.weight"]
+        out[f"blocks.{i}.attn.qkv.weight"] = torch.cat([sd[p + f"self_attn.{x}_proj.weight"] for x in "qkv"])
+        out[f"blocks.{i}.attn.proj.weight"] = sd[p + "self_attn.o_proj.weight"]
+        for theirs, ours in (("gate_proj", "gate"), ("up_proj", "up"), ("down_proj", "down")):
+            out[f"blocks.{i}.mlp.{ours}.weight"] = sd[p + f"mlp.{theirs}.weight"]
+    return out
+
+
+def test_gpt2_configuration_equals_transformers_gpt2():
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    hf_config = transformers.GPT2Config(vocab_size=101, n_positions=32, n_embd=48, n_layer=2, n_head=4,
+                                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                                        activation_function="gelu_new", layer_norm_epsilon=1e-5, bos_token_id=0,
+                                        eos_token_id=0)
+    hf = transformers.GPT2LMHeadModel(hf_config).eval()
+    with torch.no_grad():  # random, non-trivial norms and biases, so that every parameter matters
+        for name, p in hf.named_parameters():
+            if name.endswith("bias") or "ln" in name:
+                p.normal_(0.0 if name.endswith("bias") else 1.0, 0.1)
+            elif "c_fc" in name:  # pre-activations of order 1, where the two GELUs differ
+                p.normal_(0.0, 0.5)
+    config = GPTConfig(vocab_size=101, block_size=32, n_layer=2, n_head=4, n_embd=48, gelu_approximate="tanh")
+    ours = GPT(config).eval()
+    ours.load_state_dict(_copy_gpt2(hf))
+    idx = torch.randint(101, (3, 32))
+    with torch.no_grad():
+        expected = hf(idx).logits
+    torch.testing.assert_close(ours(idx)[0], expected, atol=1e-5, rtol=1e-4)
+    exact = GPT(dataclasses.replace(config, gelu_approximate="none")).eval()
+    exact.load_state_dict(_copy_gpt2(hf))
+    assert not torch.allclose(exact(idx)[0], expected, atol=1e-5, rtol=1e-4)  # GPT-2 needs the tanh GELU
+
+
+def test_llama_configuration_equals_transformers_llama():
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    hf_config = transformers.LlamaConfig(vocab_size=101, hidden_size=48, intermediate_size=128, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=32,
+                                         rms_norm_eps=1e-6, rope_theta=500000.0, tie_word_embeddings=False,
+                                         attention_bias=False, mlp_bias=False)
+    hf = transformers.LlamaForCausalLM(hf_config).eval()
+    with torch.no_grad():
+        for name, p in hf.named_parameters():
+            if "norm" in name:
+                p.normal_(1.0, 0.1)
+    config = GPTConfig(vocab_size=101, block_size=32, n_layer=2, n_head=4, n_embd=48, norm="rmsnorm", mlp="swiglu",
+                       pos="rope", tie_weights=False, bias=False, mlp_hidden=128, norm_eps=1e-6, rope_base=500000.0)
+    ours = GPT(config).eval()
+    ours.load_state_dict(_copy_llama(hf))
+    idx = torch.randint(101, (3, 32))
+    with torch.no_grad():
+        expected = hf(idx).logits
+    torch.testing.assert_close(ours(idx)[0], expected, atol=1e-5, rtol=1e-4)
+    cache = ours.new_cache()  # the KV cache path gives the same logits
+    steps = [ours(idx[:, :20], cache=cache)[0]] + [ours(idx[:, t:t + 1], cache=cache)[0] for t in range(20, 32)]
+    torch.testing.assert_close(torch.cat(steps, dim=1), expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("field, value", [("vocab_size", 0), ("block_size", -1), ("n_layer", 0), ("n_head", 0),
+                                          ("n_embd", 0), ("n_embd", 2.5), ("block_size", True), ("dropout", 1.0),
+                                          ("dropout", -0.1), ("mlp_hidden", 0), ("norm_eps", 0.0),
+                                          ("gelu_approximate", "fast"), ("rope_base", 1.0)])
+def test_gpt_config_rejects_nonsense_sizes(field, value):
+    with pytest.raises(ValueError, match=field):
+        GPTConfig(**{field: value})
