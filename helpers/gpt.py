@@ -66,7 +66,8 @@ class GPTConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
         if not self.norm_eps > 0 or not self.rope_base > 1:
-            raise ValueError(f"GPTConfig needs norm_eps > 0 and rope_base > 1, got {self.norm_eps!r}, {self.rope_base!r}")
+            raise ValueError(f"GPTConfig needs norm_eps > 0 and rope_base > 1, got norm_eps={self.norm_eps!r}, "
+                             f"rope_base={self.rope_base!r}")
         if self.gelu_approximate not in ("none", "tanh"):
             raise ValueError(f"GPTConfig.gelu_approximate must be 'none' or 'tanh', got {self.gelu_approximate!r}")
         if self.n_embd % self.n_head:

@@ -94,7 +94,8 @@ def generate(
     if vocab_size is not None:
         lm.check_ids(idx, vocab_size)
     elif not isinstance(idx, torch.Tensor) or idx.dim() != 2:
-        raise TypeError("generate() needs idx as a (B, T) tensor of token ids, e.g. torch.tensor([tokenizer.encode(text)]).")
+        raise TypeError("generate() needs idx as a (B, T) tensor of token ids, "
+                        "e.g. torch.tensor([tokenizer.encode(text)]).")
     if idx.size(1) == 0:
         raise ValueError("generate() needs at least one token of context to start from.")
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:

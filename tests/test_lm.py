@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from helpers import lm, ngram, rnn
-from helpers.ngram_lm import NGramLM
 from helpers.gpt import GPT, GPTConfig
+from helpers.ngram_lm import NGramLM
 
 V, T = 5, 6
 
