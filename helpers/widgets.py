@@ -13,13 +13,17 @@ from helpers import sampling
 
 def sampler(model, encode: Callable[[str], list[int]], decode: Callable[[list[int]], str], *,
             prompt: str = "ROMEO:", max_new_tokens: int = 200, seed: int = 0):
-    """A prompt box and sliders for temperature and top-k; shows a fresh sample on every change."""
+    """A prompt box and sliders for temperature, top-k and top-p; shows a fresh sample on every change.
+
+    top-k 0 and top-p 1 mean "no cut"; the sample is ``sampling.generate`` with the same knobs and seed."""
     import ipywidgets as w
 
+    wide = {"description_width": "initial"}  # show each slider's whole label
     prompt_box = w.Text(value=prompt, description="prompt")
-    temperature = w.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature")
-    top_k = w.IntSlider(value=0, min=0, max=100, description="top-k (0=off)")
-    length = w.IntSlider(value=max_new_tokens, min=10, max=500, step=10, description="new tokens")
+    temperature = w.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature", style=wide)
+    top_k = w.IntSlider(value=0, min=0, max=100, description="top-k (0 = off)", style=wide)
+    top_p = w.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top-p (1 = off)", style=wide)
+    length = w.IntSlider(value=max_new_tokens, min=10, max=500, step=10, description="new tokens", style=wide)
     out = w.HTML(layout={"border": "1px solid #ccc", "padding": "4px"})
 
     def draw(_=None):
@@ -29,14 +33,14 @@ def sampler(model, encode: Callable[[str], list[int]], decode: Callable[[list[in
         except ValueError as err:  # e.g. a character the tokenizer has never seen
             out.value = f"<b>Cannot encode this prompt:</b> {html.escape(str(err))}"
             return
-        ids = sampling.generate(model, idx, length.value, temperature=temperature.value,
-                                top_k=top_k.value or None, generator=generator)
+        ids = sampling.generate(model, idx, length.value, temperature=temperature.value, top_k=top_k.value or None,
+                                top_p=top_p.value if top_p.value < 1.0 else None, generator=generator)
         out.value = f"<pre style='white-space: pre-wrap'>{html.escape(decode(ids[0].tolist()))}</pre>"
 
-    for control in (prompt_box, temperature, top_k, length):
+    for control in (prompt_box, temperature, top_k, top_p, length):
         control.observe(draw, names="value")
     draw()
-    return w.VBox([w.HBox([prompt_box, length]), w.HBox([temperature, top_k]), out])
+    return w.VBox([w.HBox([prompt_box, length]), w.HBox([temperature, top_k, top_p]), out])
 
 
 PALETTE = ["#ffd6a5", "#caffbf", "#9bf6ff", "#bdb2ff", "#ffc6ff", "#fdffb6", "#a0c4ff", "#ffadad"]

@@ -16,7 +16,7 @@ def test_sampler_redraws_when_a_control_changes():
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=1, n_embd=8))
     box = widgets.sampler(model, tok.encode, tok.decode, prompt="abc", max_new_tokens=20)
     prompt_box, length = box.children[0].children
-    temperature, _ = box.children[1].children
+    temperature, _, _ = box.children[1].children
     out = box.children[2]
     first = shown_text(out)
     assert first.startswith("abc") and len(first) == 23
@@ -25,6 +25,27 @@ def test_sampler_redraws_when_a_control_changes():
     assert shown_text(out) == tok.decode(greedy[0].tolist())
     prompt_box.value = "xyz"  # characters the tokenizer never saw
     assert "Cannot encode" in out.value
+
+
+def test_sampler_top_k_and_top_p_sliders_reach_generate():
+    tok = data.CharTokenizer.from_text("abcdefgh ")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    box = widgets.sampler(model, tok.encode, tok.decode, prompt="abc", max_new_tokens=20, seed=3)
+    temperature, top_k, top_p = box.children[1].children
+    out = box.children[2]
+    prompt = torch.tensor([tok.encode("abc")])
+
+    def expected(**knobs):
+        ids = sampling.generate(model, prompt, 20, generator=torch.Generator().manual_seed(3), **knobs)
+        return tok.decode(ids[0].tolist())
+
+    assert shown_text(out) == expected() != expected(temperature=0.0)  # top-k 0 and top-p 1 cut nothing
+    top_p.value = 0.05  # only the most likely token is left: the same text as greedy decoding
+    assert shown_text(out) == expected(top_p=0.05) == expected(temperature=0.0)
+    top_p.value, top_k.value = 1.0, 2
+    assert shown_text(out) == expected(top_k=2) != expected()
+    assert all(s.style.description_width == "initial" for s in (temperature, top_k, top_p))  # labels not cut
 
 
 def test_token_html_colours_each_token_and_escapes_text():
