@@ -8,7 +8,9 @@ The plain RNN is written from scratch, one time step at a time:
 
     h_t = tanh(W_xh x_t + W_hh h_{t-1} + b),        logits_t = W_hy h_t + c
 
-and is checked against ``torch.nn.RNN`` in the tests and in notebook 02. GRU and LSTM use torch's modules.
+and is checked against ``torch.nn.RNN`` in the tests and in notebook 02. GRU and LSTM use torch's fused
+modules for speed; ``helpers.cells`` writes their gate equations out (``lstm_cell``, ``gru_cell``, re-exported
+here) and checks them against the same modules on copied weights.
 
 Simplifications: every forward starts from a zero hidden state (no state carried between batches, i.e.
 truncated backpropagation through time at ``block_size`` steps); one recurrent layer by default; the MLP
@@ -24,8 +26,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from helpers import lm
+from helpers.cells import ScratchRNN, bptt_grad_W_hh, gru_cell, lstm_cell, rnn_cell, unroll
+
+__all__ = ["CELLS", "BigramConfig", "BigramLM", "MLPConfig", "MLPLM", "RNNConfig", "RNNLM", "ScratchRNN",
+           "bptt_grad_W_hh", "clip_by_global_norm", "gru_cell", "input_gradient_norms", "lstm_cell",
+           "position_losses", "rnn_cell", "unroll"]
 
 CELLS = ("rnn", "gru", "lstm")
+
+
+def _check_sizes(config, *names: str) -> None:
+    """Raise a clear error unless each named field of ``config`` is a positive integer."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{type(config).__name__}.{name} must be a positive integer, got {value!r}")
 
 
 # ----------------------------------------------------------------------------- bigram: a learned table
@@ -33,6 +48,9 @@ CELLS = ("rnn", "gru", "lstm")
 class BigramConfig:
     vocab_size: int = 65  # number of distinct tokens
     block_size: int = 64  # window length for training; the model itself looks at one token
+
+    def __post_init__(self):
+        _check_sizes(self, "vocab_size", "block_size")
 
 
 class BigramLM(nn.Module):
@@ -59,6 +77,9 @@ class MLPConfig:
     n_embd: int = 24  # size of each token's embedding vector
     n_hidden: int = 512  # width of the hidden layer
 
+    def __post_init__(self):
+        _check_sizes(self, "vocab_size", "block_size", "context", "n_embd", "n_hidden")
+
 
 class MLPLM(nn.Module):
     """Embed the last ``context`` tokens, concatenate, one tanh hidden layer, logits (Bengio et al. 2003)."""
@@ -83,45 +104,6 @@ class MLPLM(nn.Module):
 
 
 # ----------------------------------------------------------------------------- recurrent networks
-def rnn_cell(x: torch.Tensor, h: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Tensor,
-             b: torch.Tensor) -> torch.Tensor:
-    """One step of a plain RNN: tanh(x W_xh^T + h W_hh^T + b). x (B, C), h (B, H) -> (B, H)."""
-    return torch.tanh(x @ W_xh.T + h @ W_hh.T + b)
-
-
-class ScratchRNN(nn.Module):
-    """A one-layer tanh RNN unrolled in Python, one step at a time. Input (B, T, C) -> states (B, T, H)."""
-
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__()
-        self.hidden_size = hidden_size
-        self.W_xh = nn.Parameter(torch.empty(hidden_size, input_size))
-        self.W_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
-        self.b = nn.Parameter(torch.zeros(hidden_size))
-        bound = hidden_size ** -0.5  # the same uniform initialisation as torch.nn.RNN
-        nn.init.uniform_(self.W_xh, -bound, bound)
-        nn.init.uniform_(self.W_hh, -bound, bound)
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
-        B, T, _ = x.shape
-        h = x.new_zeros(B, self.hidden_size) if h is None else h
-        states = []
-        for t in range(T):
-            h = rnn_cell(x[:, t], h, self.W_xh, self.W_hh, self.b)
-            states.append(h)
-        return torch.stack(states, dim=1)  # (B, T, H)
-
-    def copy_to_torch(self) -> nn.RNN:
-        """A torch.nn.RNN with exactly these weights (to check that both compute the same thing)."""
-        torch_rnn = nn.RNN(self.W_xh.shape[1], self.hidden_size, batch_first=True)
-        with torch.no_grad():
-            torch_rnn.weight_ih_l0.copy_(self.W_xh)
-            torch_rnn.weight_hh_l0.copy_(self.W_hh)
-            torch_rnn.bias_ih_l0.copy_(self.b)
-            torch_rnn.bias_hh_l0.zero_()
-        return torch_rnn
-
-
 @dataclass(frozen=True)
 class RNNConfig:
     vocab_size: int = 65  # number of distinct tokens
@@ -131,6 +113,7 @@ class RNNConfig:
     cell: str = "rnn"  # "rnn" (our scratch tanh RNN), "gru" or "lstm" (torch's modules)
 
     def __post_init__(self):
+        _check_sizes(self, "vocab_size", "block_size", "n_embd", "n_hidden")
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
 
@@ -173,18 +156,39 @@ def input_gradient_norms(model: RNNLM, idx: torch.Tensor) -> torch.Tensor:
     return grad.norm(dim=-1).mean(0).flip(0)  # (T,), position T-1-k at index k
 
 
+@torch.no_grad()
+def position_losses(model: nn.Module, tokens: torch.Tensor, *, stride: int | None = None,
+                    batch_size: int = 256) -> torch.Tensor:
+    """-ln p(tokens[t] | tokens[:t]) for t = 1 .. N - 1, for any model of the language-model contract.
+
+    The text is cut into overlapping windows of ``model.config.block_size`` tokens, ``stride`` apart (default
+    half a window); each position is scored once, in the window where it has the most context, so every
+    position after the first window sees at least block_size - stride earlier tokens. tokens (N,) -> (N - 1,).
+    """
+    if not isinstance(tokens, torch.Tensor) or tokens.dim() != 1 or tokens.numel() < 2:
+        raise ValueError("tokens must be a 1-D tensor of at least 2 token ids")
+    T = min(model.config.block_size, tokens.numel() - 1)
+    stride = max(1, T // 2) if stride is None else stride
+    if not isinstance(stride, int) or not 1 <= stride <= T:
+        raise ValueError(f"stride must be an integer in 1..{T} (the window length), got {stride!r}")
+    last = tokens.numel() - 1 - T  # start of the window that ends at the last token
+    starts = list(range(0, last + 1, stride))
+    starts += [last] if starts[-1] != last else []
+    keep = [0] + [T - (s - prev) for prev, s in zip(starts, starts[1:])]  # first new position in each window
+    pieces = []
+    with lm.eval_mode(model):
+        for i in range(0, len(starts), batch_size):
+            chunk = torch.tensor(starts[i:i + batch_size])[:, None] + torch.arange(T + 1)  # (b, T + 1)
+            window = tokens[chunk]
+            logits, _ = model(window[:, :-1])
+            losses = F.cross_entropy(logits.float().transpose(1, 2), window[:, 1:], reduction="none")  # (b, T)
+            pieces += [row[k:] for row, k in zip(losses, keep[i:i + batch_size])]
+    return torch.cat(pieces)  # (N - 1,)
+
+
 # ----------------------------------------------------------------------------- small pieces for exercises
 def clip_by_global_norm(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
     """Scale all gradients by one factor so that their joint L2 norm is at most ``max_norm``."""
     total = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
     scale = min(1.0, max_norm / (total.item() + 1e-12))
     return [g * scale for g in grads]
-
-
-def bptt_grad_W_hh(x1: torch.Tensor, h0: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Tensor,
-                   b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """dL/dW_hh for L = w . h1 with h1 = rnn_cell(x1, h0, ...), computed by autograd (the reference)."""
-    W_hh = W_hh.detach().clone().requires_grad_(True)
-    loss = (w * rnn_cell(x1, h0, W_xh, W_hh, b)).sum()
-    (grad,) = torch.autograd.grad(loss, W_hh)
-    return grad
