@@ -30,7 +30,7 @@ class TrainConfig:
     grad_accum_steps: int = 1  # micro-batches per optimizer step
     learning_rate: float = 1e-3  # peak learning rate, reached after warmup
     min_lr_ratio: float = 0.1  # final learning rate as a fraction of the peak
-    warmup_steps: int = 20  # linear warmup from 0 to the peak
+    warmup_steps: int = 20  # linear warmup: step s < warmup_steps uses peak * (s + 1) / warmup_steps
     weight_decay: float = 0.1  # AdamW decay on weight matrices
     betas: tuple[float, float] = (0.9, 0.95)  # AdamW moment coefficients
     optimizer: str = "adamw"  # "adamw", or "sgd" (plain stochastic gradient descent, for comparisons)
@@ -38,6 +38,25 @@ class TrainConfig:
     eval_interval: int = 50  # evaluate every this many steps (and at the end)
     eval_iters: int = 10  # batches per evaluation
     time_budget_s: float | None = None  # stop after this many seconds; the cosine decay then follows the clock
+
+    def __post_init__(self):
+        for name in ("max_steps", "batch_size", "grad_accum_steps", "eval_interval", "eval_iters"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"TrainConfig.warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
+        checks = {"learning_rate": self.learning_rate > 0, "min_lr_ratio": 0 <= self.min_lr_ratio <= 1,
+                  "weight_decay": self.weight_decay >= 0, "betas": all(0 <= b < 1 for b in self.betas),
+                  "grad_clip": self.grad_clip is None or self.grad_clip > 0,
+                  "time_budget_s": self.time_budget_s is None or self.time_budget_s >= 0,
+                  "optimizer": self.optimizer in ("adamw", "sgd")}
+        expected = {"learning_rate": "> 0", "min_lr_ratio": "in [0, 1]", "weight_decay": ">= 0",
+                    "betas": "two numbers in [0, 1)", "grad_clip": "> 0 or None", "time_budget_s": ">= 0 or None",
+                    "optimizer": "'adamw' or 'sgd'"}
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"TrainConfig.{name} must be {expected[name]}, got {getattr(self, name)!r}")
 
 
 @dataclass
@@ -54,7 +73,10 @@ class History:
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
-    """Learning rate at ``step``: linear warmup to the peak, then cosine decay to min_lr_ratio * peak."""
+    """Learning rate at ``step``: linear warmup to the peak, then cosine decay to min_lr_ratio * peak.
+
+    The warmup starts at peak / warmup_steps on step 0, not at 0 (a zero rate would waste the first step), and
+    reaches the peak on step warmup_steps - 1; the decay runs from there to ``max_steps``."""
     peak, floor = config.learning_rate, config.learning_rate * config.min_lr_ratio
     if step < config.warmup_steps:
         return peak * (step + 1) / config.warmup_steps
@@ -105,9 +127,40 @@ def evaluate(
     return sum(losses) / len(losses)
 
 
+def _window_batches(model: nn.Module, tokens, config: TrainConfig, device) -> Callable:
+    """The default batches: random windows of one long 1-D tensor of token ids."""
+    if not isinstance(tokens, torch.Tensor) or tokens.dim() != 1:
+        raise TypeError("train() needs train_tokens as a 1-D tensor of token ids (or a get_batch function).")
+    return lambda gen: data.get_batch(tokens, model.config.block_size, config.batch_size, generator=gen, device=device)
+
+
+def _optimizer_step(model, optimizer, get_batch, gen, lr: float, config: TrainConfig,
+                    device) -> tuple[float, float, int]:
+    """One optimizer step over ``grad_accum_steps`` micro-batches; returns (mean loss, gradient norm, tokens).
+    A non-finite loss returns at once, before any update, with gradient norm NaN."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loss_sum, tokens = 0.0, 0
+    for _ in range(config.grad_accum_steps):
+        x, y = get_batch(gen)
+        with devices.autocast(device):
+            _, loss = model(x, y)
+        (loss / config.grad_accum_steps).backward()
+        loss_sum += loss.item() / config.grad_accum_steps
+        tokens += x.numel()
+    if not math.isfinite(loss_sum):  # diverged: report, rather than train on NaNs
+        optimizer.zero_grad(set_to_none=True)
+        return loss_sum, math.nan, tokens
+    max_norm = config.grad_clip if config.grad_clip is not None else math.inf
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm).item()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum, grad_norm, tokens
+
+
 def train(
     model: nn.Module,
-    train_tokens: torch.Tensor,
+    train_tokens: torch.Tensor | None,
     val_tokens: torch.Tensor | None,
     config: TrainConfig,
     *,
@@ -116,55 +169,31 @@ def train(
     progress: bool = True,
     get_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> History:
-    """Train ``model`` in place on ``train_tokens``; evaluate on ``val_tokens``; return the History."""
+    """Train ``model`` in place on ``train_tokens`` (or on ``get_batch(generator) -> (x, y)``); evaluate on
+    ``val_tokens`` every ``eval_interval`` steps and at the end; return the History. The model ends in eval mode."""
     from tqdm.auto import tqdm
 
-    if get_batch is None:
-        if not isinstance(train_tokens, torch.Tensor) or train_tokens.dim() != 1:
-            raise TypeError("train() needs train_tokens as a 1-D tensor of token ids.")
-
-        def get_batch(gen):
-            return data.get_batch(train_tokens, model.config.block_size, config.batch_size,
-                                  generator=gen, device=device)
-
+    get_batch = get_batch or _window_batches(model, train_tokens, config, device)
     model.to(device).train()
     optimizer = make_optimizer(model, config)
-    batch_gen = torch.Generator().manual_seed(seed)
-    eval_seed = seed + 1
-    history = History()
-    start = time.perf_counter()
+    batch_gen, history, start = torch.Generator().manual_seed(seed), History(), time.perf_counter()
     bar = tqdm(range(config.max_steps), desc="training", disable=not progress, leave=False)
     for step in bar:
         lr = lr_at(_schedule_step(step, time.perf_counter() - start, config), config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss_sum = 0.0
-        for _ in range(config.grad_accum_steps):
-            x, y = get_batch(batch_gen)
-            with devices.autocast(device):
-                _, loss = model(x, y)
-            (loss / config.grad_accum_steps).backward()
-            loss_sum += loss.item() / config.grad_accum_steps
-            history.tokens += x.numel()
-        if not math.isfinite(loss_sum):  # diverged: stop and report, rather than train on NaNs
+        loss, grad_norm, tokens = _optimizer_step(model, optimizer, get_batch, batch_gen, lr, config, device)
+        history.tokens += tokens
+        if not math.isfinite(loss):
             history.diverged_at = step
             break
-        max_norm = config.grad_clip if config.grad_clip is not None else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm).item()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        history.step.append(step)
-        history.train_loss.append(loss_sum)
-        history.lr.append(lr)
-        history.grad_norm.append(grad_norm)
+        for name, value in (("step", step), ("train_loss", loss), ("lr", lr), ("grad_norm", grad_norm)):
+            getattr(history, name).append(value)
         out_of_time = config.time_budget_s is not None and time.perf_counter() - start > config.time_budget_s
-        last = step == config.max_steps - 1 or out_of_time
-        if val_tokens is not None and (step % config.eval_interval == 0 or last):
-            gen = torch.Generator().manual_seed(eval_seed)  # same batches at every evaluation
+        if val_tokens is not None and (step % config.eval_interval == 0 or step == config.max_steps - 1 or out_of_time):
+            gen = torch.Generator().manual_seed(seed + 1)  # the same batches at every evaluation
             history.eval_step.append(step)
             history.val_loss.append(evaluate(model, val_tokens, batch_size=config.batch_size,
                                              iters=config.eval_iters, generator=gen, device=device))
-            bar.set_postfix(train=f"{loss_sum:.3f}", val=f"{history.val_loss[-1]:.3f}")
+            bar.set_postfix(train=f"{loss:.3f}", val=f"{history.val_loss[-1]:.3f}")
         if out_of_time:
             break
     history.seconds = time.perf_counter() - start

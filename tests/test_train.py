@@ -44,11 +44,20 @@ def test_evaluate_matches_uniform_for_an_untrained_model():
     assert abs(loss - math.log(7)) < 0.2
 
 
-def test_clipping_bounds_the_update():
+@pytest.mark.parametrize("clip", [1e-3, None])
+def test_clipping_bounds_the_update(clip):
+    torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=1, n_embd=8))
-    cfg = train.TrainConfig(max_steps=3, batch_size=4, grad_clip=1e-3, eval_interval=10)
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    cfg = train.TrainConfig(max_steps=1, batch_size=4, optimizer="sgd", learning_rate=1.0, warmup_steps=0,
+                            weight_decay=0.0, grad_clip=clip, eval_interval=10)
     history = train.train(model, periodic_tokens(), None, cfg, progress=False)
-    assert len(history.grad_norm) == 3 and history.val_loss == []
+    moved = (torch.cat([p.detach().flatten() for p in model.parameters()]) - before).norm().item()
+    assert history.grad_norm[0] > 0.1  # the raw gradient is far above the clipping threshold ...
+    if clip is None:  # ... so without clipping one SGD step at learning rate 1 moves the weights by its norm
+        assert moved == pytest.approx(history.grad_norm[0], rel=1e-3)
+    else:  # ... and with it, by at most the threshold
+        assert moved <= clip * (1 + 1e-3)
 
 
 def test_divergence_stops_the_run():
@@ -85,3 +94,39 @@ def test_schedule_follows_the_clock_under_a_time_budget():
     assert train._schedule_step(5, 9.0, cfg) == 5  # warmup counts steps
     assert train._schedule_step(50, 5.0, cfg) == 500  # half the time gone: half-way down the cosine
     assert train._schedule_step(50, 5.0, train.TrainConfig(max_steps=1000)) == 50
+
+
+@pytest.mark.parametrize("field, value", [("grad_accum_steps", 0), ("eval_interval", 0), ("max_steps", 0),
+                                          ("batch_size", -2), ("eval_iters", 0), ("warmup_steps", -1),
+                                          ("learning_rate", 0.0), ("learning_rate", float("nan")), ("min_lr_ratio", 2.0),
+                                          ("grad_clip", 0.0), ("optimizer", "adam"), ("betas", (0.9, 1.0)),
+                                          ("batch_size", 2.0), ("time_budget_s", -1.0)])
+def test_train_config_rejects_nonsense(field, value):
+    with pytest.raises(ValueError, match=field):
+        train.TrainConfig(**{field: value})
+
+
+def test_gradient_accumulation_equals_one_big_batch():
+    torch.manual_seed(0)
+    a = GPT(GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    b = GPT(a.config)
+    b.load_state_dict(a.state_dict())
+    batches = [(torch.randint(7, (4, 8)), torch.randint(7, (4, 8))) for _ in range(2)]
+    whole = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))
+    big = train.TrainConfig(max_steps=1, batch_size=8, optimizer="sgd", learning_rate=0.5, warmup_steps=0,
+                            weight_decay=0.0, grad_clip=None)
+    small = train.TrainConfig(max_steps=1, batch_size=4, grad_accum_steps=2, optimizer="sgd", learning_rate=0.5,
+                              warmup_steps=0, weight_decay=0.0, grad_clip=None)
+    train.train(a, None, None, big, progress=False, get_batch=lambda gen: whole)
+    it = iter(batches)
+    history = train.train(b, None, None, small, progress=False, get_batch=lambda gen: next(it))
+    assert history.tokens == 64
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, atol=1e-6, rtol=1e-5)
+
+
+def test_evaluate_restores_training_mode_even_when_it_raises():
+    model = GPT(GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=1, n_embd=8)).train()
+    with pytest.raises(ValueError, match="outside 0..6"):
+        train.evaluate(model, torch.tensor([9] * 50), iters=1)
+    assert model.training
