@@ -64,6 +64,9 @@ def exercise(
     if not callable(attempt):
         return Verdict(name, ERROR, f"expected a function to check, got {type(attempt).__name__}.")
     cases = [c if isinstance(c, tuple) else (c,) for c in cases]
+    if not cases:
+        return Verdict(name, ERROR, "the check has no test cases, so nothing was checked (a bug in the notebook: "
+                                    "pass at least one case).")
     for args in cases:
         expected = reference(*args)
         try:

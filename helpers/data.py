@@ -161,6 +161,9 @@ class CharTokenizer:
         return len(self.chars)
 
     def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``; a character outside the vocabulary is a ValueError that lists it."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode needs a str, got {type(text).__name__}")
         unknown = sorted(set(text) - self.stoi.keys())
         if unknown:
             raise ValueError(f"Characters not in the vocabulary: {unknown[:10]!r}. "
@@ -168,7 +171,12 @@ class CharTokenizer:
         return [self.stoi[c] for c in text]
 
     def decode(self, ids) -> str:
-        ids = ids.tolist() if isinstance(ids, torch.Tensor) else ids
+        """Text from a list (or 1-D tensor / array) of ids."""
+        if hasattr(ids, "tolist"):
+            ids = ids.tolist()
+        if not isinstance(ids, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise TypeError("decode needs one sequence of integer ids (a list or a 1-D tensor); for a batch (B, T), "
+                            "decode each row, e.g. decode(out[0]).")
         bad = [i for i in ids if not 0 <= i < len(self.chars)]
         if bad:
             raise ValueError(f"Token ids out of range 0..{len(self.chars) - 1}: {bad[:10]}")
@@ -194,9 +202,17 @@ def get_batch(
     """Random windows of a 1-D token tensor: inputs x (B, T) and next-token targets y (B, T)."""
     if not isinstance(data, torch.Tensor) or data.dim() != 1:
         raise TypeError("get_batch needs a 1-D tensor of token ids, e.g. torch.tensor(tokenizer.encode(text)).")
+    if data.dtype.is_floating_point or data.dtype == torch.bool:
+        raise TypeError(f"get_batch needs integer token ids (dtype torch.long), got dtype {data.dtype}.")
+    for name, value in (("block_size", block_size), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"get_batch: {name} must be a positive integer, got {value!r}")
     if len(data) <= block_size:
         raise ValueError(f"The data has {len(data)} tokens; it needs more than block_size={block_size}.")
     starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
     x = torch.stack([data[i : i + block_size] for i in starts.tolist()])  # (B, T)
     y = torch.stack([data[i + 1 : i + 1 + block_size] for i in starts.tolist()])  # (B, T)
+    if bool((x < 0).any()) or bool((y < 0).any()):
+        raise ValueError("get_batch found negative token ids in the data; token ids start at 0 "
+                         "(was the tensor built from a tokenizer's encode?)")
     return x.to(device), y.to(device)

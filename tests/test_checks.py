@@ -100,3 +100,8 @@ def test_an_answer_too_strange_to_compare_is_reported():
 
     verdict = checks.exercise("odd", lambda x: Weird(), lambda x: object(), [1])
     assert verdict.status == checks.WRONG and "could not compare" in verdict.message
+
+
+def test_no_cases_is_never_correct():
+    verdict = checks.exercise("empty", lambda x: x, lambda x: x, [])
+    assert verdict.status == checks.ERROR and not verdict.passed and "no test cases" in verdict.message

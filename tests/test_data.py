@@ -2,6 +2,7 @@ import hashlib
 import io
 import urllib.error
 
+import numpy as np
 import pytest
 import torch
 
@@ -144,3 +145,25 @@ def test_get_batch_bad_input():
         data.get_batch([1, 2, 3], 2, 1)
     with pytest.raises(ValueError, match="more than block_size"):
         data.get_batch(torch.arange(5), block_size=8, batch_size=1)
+
+
+@pytest.mark.parametrize("tokens, kwargs, error, message", [
+    (torch.arange(20.0), {}, TypeError, "integer token ids"),
+    (torch.tensor([-1] * 20), {}, ValueError, "negative token ids"),
+    (torch.arange(20), {"block_size": 0}, ValueError, "block_size"),
+    (torch.arange(20), {"batch_size": 0}, ValueError, "batch_size"),
+    (torch.arange(20).view(4, 5), {}, TypeError, "1-D tensor"),
+])
+def test_get_batch_names_bad_arguments(tokens, kwargs, error, message):
+    kwargs = {"block_size": 4, "batch_size": 2, **kwargs}
+    with pytest.raises(error, match=message):
+        data.get_batch(tokens, **kwargs)
+
+
+def test_char_decoder_takes_tensors_and_names_batches():
+    tok = data.CharTokenizer(list("abc"))
+    assert tok.decode(torch.tensor([0, 2])) == "ac" and tok.decode(np.array([1])) == "b"
+    with pytest.raises(TypeError, match=r"decode\(out\[0\]\)"):
+        tok.decode(torch.tensor([[0, 1]]))
+    with pytest.raises(TypeError, match="encode needs a str"):
+        tok.encode(["a"])
