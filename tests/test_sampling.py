@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from helpers import sampling
+from helpers import checks, sampling
 from helpers.gpt import GPT, GPTConfig
 
 
@@ -141,3 +141,30 @@ def test_generate_works_for_models_without_a_cache():
     assert out.shape == (2, 7)
     for t in range(6):
         assert (out[:, t + 1] == model.table.weight[out[:, t]].argmax(-1)).all()
+
+
+# Notebook 04's exercise: a learner's plain top-p passes the check, typical mistakes do not
+
+def top_p_attempt(logits, p, keep_crossing=True, unsort=True):
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    probs = torch.softmax(sorted_logits, dim=-1)
+    mass = probs.cumsum(-1) - probs if keep_crossing else probs.cumsum(-1)  # mass ranked above (or up to) each
+    drop = mass >= p if keep_crossing else mass > p
+    if unsort:
+        drop = drop.scatter(-1, order, drop)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+GEN = torch.Generator().manual_seed(4)
+TOP_P_CASES = [(torch.randn(10, generator=GEN), 0.9), (torch.randn(3, 20, generator=GEN) * 2, 0.5),
+               (torch.tensor([4.0, 0.0, 1.0, 0.5]), 0.6), (torch.randn(2, 6, generator=GEN), 1.0)]
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda logits, p: top_p_attempt(logits, p, keep_crossing=False),  # drops the token that crosses p
+    lambda logits, p: top_p_attempt(logits, p, unsort=False),  # mask left in sorted order
+    lambda logits, p: sampling.top_k_filter(logits, 2),  # a fixed number of tokens instead of a mass
+])
+def test_top_p_exercise_check(wrong):
+    assert checks.exercise("top-p", top_p_attempt, sampling.top_p_filter, TOP_P_CASES).passed
+    assert checks.exercise("top-p", wrong, sampling.top_p_filter, TOP_P_CASES).status in (checks.WRONG, checks.ERROR)
