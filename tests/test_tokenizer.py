@@ -27,8 +27,8 @@ ADVERSARIAL = [
 # Single chunks that stress the merge loop: long runs, repeats, overlapping candidates, mixed scripts.
 LONG_CHUNKS = [
     b"a" * 8_000, b"ab" * 4_000, b"aab" * 2_000, b"abc" * 1_500 + b"a" * 7, b"ba" * 999 + b"b", b" " * 3_000,
-    bytes(random.Random(0).choice(b"ab") for _ in range(5_000)),
-    bytes(random.Random(1).randrange(256) for _ in range(5_000)),
+    bytes(random.Random(0).choices(b"ab", k=5_000)), bytes(random.Random(1).choices(range(256), k=5_000)),
+    bytes(random.Random(2).choices(b"abcdefghijklmnopqrstuvwxyz", k=8_000)),
     ("日本語" * 500).encode(), ("Zażółć" * 400).encode(), ("😀" * 700).encode(),
 ]
 
