@@ -24,9 +24,8 @@ Simplifications: one discount D and one weight lam for every order (no held-out 
 Kneser-Ney with three discounts); no start-of-text padding: the first tokens of a text are scored with the
 shorter context they have; words are lower-cased and split on a simple regular expression.
 
-``CountLM`` is the dict-based model for any tokens (characters or words). ``NGramLM`` turns a
-character-sized ``CountLM`` into dense log-probability tables behind the course's language-model contract
-``forward(idx, targets=None) -> (logits, loss)``, so ``sampling.generate`` and ``train.evaluate`` work on it.
+``CountLM`` is the dict-based model for any tokens (characters or words). ``helpers.ngram_lm`` turns a
+character-sized ``CountLM`` into dense tables behind the course's language-model contract.
 """
 
 from __future__ import annotations
@@ -40,9 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
-
-from helpers import lm
 
 SMOOTHINGS = ("mle", "add-k", "interpolation", "kneser-ney")
 UNK = "<unk>"
@@ -281,73 +277,12 @@ def unseen_share(train_tokens: Sequence[Hashable], heldout_tokens: Sequence[Hash
     return sum(c for g, c in held.items() if g not in seen) / total
 
 
-@dataclass(frozen=True)
-class NGramConfig:
-    vocab_size: int = 65  # number of distinct tokens (65 characters in Tiny Shakespeare)
-    n: int = 3  # order: the model uses the last n - 1 tokens
-    smoothing: str = "kneser-ney"  # how the tables were smoothed (a record; tables hold the result)
-    block_size: int = 32  # window for generate / evaluate; only the last n - 1 tokens are used
-
-    def __post_init__(self):
-        if self.n < 1 or self.block_size < max(1, self.n - 1):
-            raise ValueError(f"need n >= 1 and block_size >= n - 1, got n={self.n}, block_size={self.block_size}")
-
-
-class NGramLM(nn.Module):
-    """Dense log-probability tables of orders 1..n behind ``forward(idx, targets) -> (logits, loss)``.
-
-    ``log_probs_j`` has shape (V^(j-1), V): row h (the context read as a base-V number) holds
-    ln p(. | h). A position with fewer than n - 1 tokens before it uses the table of the order it has.
-    """
-
-    MAX_ENTRIES = 1 << 22  # V^n above this would not fit comfortably in memory
-
-    def __init__(self, config: NGramConfig):
-        super().__init__()
-        V, n = config.vocab_size, config.n
-        if V ** n > self.MAX_ENTRIES:
-            raise ValueError(f"a dense table of {V}^{n} entries is too large; use CountLM for this order")
-        self.config = config
-        for j in range(1, n + 1):
-            self.register_buffer(f"log_probs_{j}", torch.zeros(V ** (j - 1), V))
-
-    @classmethod
-    def from_counts(cls, model: CountLM, block_size: int = 32) -> NGramLM:
-        """Fill the tables from a ``CountLM`` over token ids 0..V-1 (same numbers as ``model.prob``)."""
-        V = model.vocab_size
-        if model.counts.vocab != tuple(range(V)):
-            raise ValueError("NGramLM needs a CountLM counted over token ids 0..V-1 (e.g. CharTokenizer ids)")
-        if model.smoothing == "mle":
-            raise ValueError("'mle' gives probability 0 to unseen n-grams (infinite loss); use a smoothing")
-        lm = cls(NGramConfig(V, model.n, model.smoothing, max(block_size, model.n - 1)))
-        inner = model.base()[None, :]  # (1, V): the order-0 "distribution"
-        for j in range(1, model.n + 1):
-            lower = inner[np.arange(V ** (j - 1)) % len(inner)]  # (V^(j-1), V): p(. | h') for every h
-            table = _fill(model, model.counts.raw[j - 1], lower, V)
-            getattr(lm, f"log_probs_{j}").copy_(torch.from_numpy(np.log(table)))
-            if model.smoothing in ("interpolation", "kneser-ney") and j < model.n:
-                inner = _fill(model, (model.counts.cont if model.smoothing == "kneser-ney" else
-                                      model.counts.raw)[j - 1], lower, V)
-        return lm
-
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        lm.check_ids(idx, self.config.vocab_size)
-        B, T = idx.shape
-        V, n = self.config.vocab_size, self.config.n
-        logits = self.log_probs_1[0].expand(B, T, V).clone()  # (B, T, V)
-        for j in range(2, min(n, T + 1) + 1):
-            windows = idx.unfold(1, j - 1, 1)  # (B, T - j + 2, j - 1): contexts of length j - 1
-            powers = V ** torch.arange(j - 2, -1, -1, device=idx.device)
-            logits[:, j - 2:] = getattr(self, f"log_probs_{j}")[(windows * powers).sum(-1)]
-        return logits, lm.lm_loss(logits, targets)
-
-
-def _fill(model: CountLM, table: dict, lower: np.ndarray, V: int) -> np.ndarray:
-    """One order's dense table: ``lower`` rows, with the seen contexts mixed in from ``table``."""
-    out = lower.copy()
-    for context, (following, total) in table.items():
-        row = sum(t * V ** (len(context) - 1 - i) for i, t in enumerate(context))
-        c = np.zeros(V)
-        c[list(following)] = list(following.values())
-        out[row] = model.mix(c, total, len(following), lower[row])
-    return out
+def seen_contexts(counts: Counts, tokens: Sequence[Hashable], n: int) -> list[bool]:
+    """For every position t of ``tokens``: was its context (the up to n - 1 tokens before it) followed by
+    some token in the training text that ``counts`` came from? False marks the positions where an n-gram
+    model of order n has nothing of its own and falls back on a shorter context."""
+    if not isinstance(n, int) or not 1 <= n <= counts.max_n:
+        raise ValueError(f"n must be between 1 and the counted order {counts.max_n}, got {n!r}")
+    tokens = tuple(tokens)
+    contexts = (tokens[max(0, t - n + 1):t] for t in range(len(tokens)))
+    return [context in counts.raw[len(context)] for context in contexts]

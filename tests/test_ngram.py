@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import artifacts, checks, ngram, sampling, train
+from helpers import checks, ngram
 
 SMOOTHED = ["add-k", "interpolation", "kneser-ney"]
 
@@ -172,6 +172,26 @@ def test_unseen_share_by_hand():
         ngram.unseen_share("abab", "ab", 3)
 
 
+def test_seen_contexts_by_hand():
+    counts = ngram.count("abcab", 3)  # contexts followed by something: "a", "b", "c", "ab", "bc", "ca"
+    assert ngram.seen_contexts(counts, "abba", 3) == [True, True, True, False]  # "", "a", "ab", "bb"
+    assert ngram.seen_contexts(counts, "cbb", 3) == [True, True, False]  # "cb" never occurred
+    assert ngram.seen_contexts(ngram.count("abcd", 2), "dd", 2) == [True, False]  # "d" only ends the text
+    with pytest.raises(ValueError, match="counted order 3"):
+        ngram.seen_contexts(counts, "ab", 4)
+
+
+def test_unseen_contexts_are_where_a_model_falls_back():
+    counts = ngram.count(random_text(300, "abcd"), 4)
+    heldout = random_text(200, "abcd", seed=1)
+    top, shorter = (ngram.CountLM(counts, n, "interpolation").log_probs(heldout) for n in (4, 3))
+    seen = ngram.seen_contexts(counts, heldout, 4)
+    assert 0 < seen.count(False) < len(seen)
+    assert all(a == pytest.approx(b) for a, b, s in zip(top, shorter, seen) if not s)
+    full = [t >= 3 and s for t, s in enumerate(seen)]  # a seen context of all n - 1 = 3 tokens
+    assert all(a != pytest.approx(b) for a, b, f in zip(top, shorter, full) if f) and any(full)
+
+
 # Words, sampling, suggestions
 
 def test_words_and_vocabulary():
@@ -197,46 +217,6 @@ def test_suggest_completes_the_last_word():
     assert after_to[0][0] == "be" and [p for _, p in after_to] == sorted([p for _, p in after_to], reverse=True)
     assert {w for w, _ in ngram.suggest(model, "we want to b", k=5)} == {"be", "bed"}
     assert ngram.suggest(model, "to zq", k=5) == []
-
-
-# The language-model contract
-
-def char_model(smoothing="kneser-ney", n=3):
-    ids = [ord(c) - ord("a") for c in random_text(600, "abcdef")]
-    return ngram.CountLM(ngram.count(ids, n, vocab=range(6)), n, smoothing), ids
-
-
-@pytest.mark.parametrize("smoothing", SMOOTHED)
-def test_dense_model_matches_count_model(smoothing):
-    model, ids = char_model(smoothing)
-    lm = ngram.NGramLM.from_counts(model)
-    x = torch.tensor([ids[:50], ids[50:100]])
-    logits, loss = lm(x[:, :-1], x[:, 1:])
-    assert logits.shape == (2, 49, 6)
-    assert torch.allclose(logits.exp().sum(-1), torch.ones(2, 49))
-    expected = [model.log_probs(row)[1:] for row in x.tolist()]  # the first token has no context
-    assert torch.allclose(logits.gather(-1, x[:, 1:, None]).squeeze(-1), torch.tensor(expected).float(), atol=1e-5)
-    assert loss.item() == pytest.approx(-np.mean(expected), abs=1e-5)
-
-
-def test_dense_model_generates_evaluates_and_round_trips(tmp_path):
-    model, ids = char_model()
-    lm = ngram.NGramLM.from_counts(model, block_size=8)
-    out = sampling.generate(lm, torch.tensor([[0, 1]]), 20, generator=torch.Generator().manual_seed(0))
-    assert out.shape == (1, 22)
-    loss = train.evaluate(lm, torch.tensor(ids), batch_size=4, iters=2, generator=torch.Generator().manual_seed(0))
-    assert math.isfinite(loss)
-    loaded, _ = artifacts.load(artifacts.save(lm, tmp_path / "ngram.pt"))
-    assert torch.equal(loaded.log_probs_3, lm.log_probs_3) and loaded.config == lm.config
-
-
-def test_dense_model_refuses_what_it_cannot_hold():
-    with pytest.raises(ValueError, match="smoothing"):
-        ngram.NGramLM.from_counts(char_model("mle")[0])
-    with pytest.raises(ValueError, match="too large"):
-        ngram.NGramLM(ngram.NGramConfig(vocab_size=65, n=5))
-    with pytest.raises(ValueError, match="token ids"):
-        ngram.NGramLM.from_counts(ngram.CountLM(ngram.count("abcab", 2), 2))
 
 
 # The notebook's exercises: a learner's plain solution passes the check, a typical mistake does not
