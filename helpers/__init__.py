@@ -4,9 +4,11 @@ Import the modules you need by name, e.g. ``from helpers import data, train, plo
 Nothing here runs at import time: no downloads, no device detection, no seeding.
 
 Layering (a module imports only modules to its left; plots, checks and widgets import no model module):
-    scale, device, checks, plots -> data -> ngram, bpe -> rnn, gpt -> artifacts -> train, sampling
-    -> stages, widgets
+    scale, device, checks, plots, lm, cells, tokenizer -> data, ngram, bpe -> ngram_lm, rnn, gpt
+    -> artifacts, train, sampling -> stages, widgets
 
-One module per course stage: ngram (01), rnn (02), bpe (03), gpt (04); the shared machinery is data,
-train, sampling, artifacts, checks, plots and widgets.
+One concept per module: ngram (counting and smoothing) and ngram_lm (the same model as tensors) for 01;
+cells (LSTM and GRU gates) and rnn for 02; bpe (training) and tokenizer (encoding) for 03; gpt for 04.
+``lm`` is the language-model contract every model shares (the loss with ignore index -1, input checks,
+eval mode); the rest of the machinery is data, train, sampling, artifacts, checks, plots and widgets.
 """
