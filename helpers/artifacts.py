@@ -172,7 +172,11 @@ def load_or_build(
     which returns ``(model, metadata)``, save it, and return it. Returns ``(model, metadata)``."""
     path = checkpoint_path(stage, scale)
     if path.exists() and not rebuild:
-        return load(path, device)
+        try:
+            return load(path, device)
+        except CheckpointError as err:
+            raise CheckpointError(f"{err} (Or rebuild it: load_or_build({stage!r}, {scale!r}, ..., rebuild=True).)") \
+                from err
     model, metadata = build(scale)
     save(model, path, metadata)
     return model.to(device).eval(), metadata

@@ -162,3 +162,15 @@ def test_a_damaged_payload_is_named(tmp_path):
 def test_stage_and_scale_names_cannot_escape_the_folder(course_home, stage, scale):
     with pytest.raises(ValueError, match="plain name"):
         artifacts.checkpoint_path(stage, scale)
+
+
+def test_a_damaged_stage_says_how_to_rebuild_it(course_home):
+    def build(scale):
+        return GPT(CONFIG), {"scale": scale}
+
+    artifacts.load_or_build("demo", "smoke", build)
+    artifacts.checkpoint_path("demo", "smoke").write_text("garbage")
+    with pytest.raises(artifacts.CheckpointError, match=r"demo.pt.*rebuild=True"):
+        artifacts.load_or_build("demo", "smoke", build)
+    model, meta = artifacts.load_or_build("demo", "smoke", build, rebuild=True)
+    assert meta == {"scale": "smoke"} and artifacts.load(artifacts.checkpoint_path("demo", "smoke"))[1] == meta
