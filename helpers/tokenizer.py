@@ -127,7 +127,8 @@ def as_ids(ids, name: str = "ids") -> list[int]:
     ndim = getattr(ids, "ndim", None)
     if ndim is not None and hasattr(ids, "tolist"):  # a torch tensor or a numpy array
         if ndim != 1:
-            hint = " (decode one sequence at a time, e.g. ids[0])" if ndim > 1 else f" (wrap one id: [{name}])"
+            hint = (f"; for one id, pass [{name}.item()]" if ndim == 0
+                    else " (decode one sequence at a time, e.g. ids[0])")
             raise ValueError(f"{name} must be 1-D, one sequence of token ids, got shape {tuple(ids.shape)}{hint}")
         ids = ids.tolist()
     elif not isinstance(ids, Iterable):

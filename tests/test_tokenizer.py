@@ -165,7 +165,7 @@ def test_pad_builds_ids_and_mask():
     (lambda t: t.encode("x", disallowed_special=5), "disallowed_special must be 'all'"),
     (lambda t: t.decode([999]), "not in this tokenizer"),
     (lambda t: t.decode(torch.tensor([[104, 105]])), r"shape \(1, 2\) \(decode one sequence at a time, e.g. ids\[0\]"),
-    (lambda t: t.decode(torch.tensor(104)), r"ids must be 1-D.*wrap one id"),
+    (lambda t: t.decode(torch.tensor(104)), r"ids must be 1-D.*got shape \(\); for one id, pass \[ids.item\(\)\]"),
     (lambda t: t.decode(np.zeros((2, 3), dtype=int)), r"ids\[0\]"),
     (lambda t: t.decode(torch.tensor([104.0])), r"integer token ids, got 104.0 \(float\) at position 0"),
     (lambda t: t.decode([104, True]), r"got True \(bool\) at position 1"),
