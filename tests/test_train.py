@@ -98,8 +98,9 @@ def test_schedule_follows_the_clock_under_a_time_budget():
 
 @pytest.mark.parametrize("field, value", [("grad_accum_steps", 0), ("eval_interval", 0), ("max_steps", 0),
                                           ("batch_size", -2), ("eval_iters", 0), ("warmup_steps", -1),
-                                          ("learning_rate", 0.0), ("learning_rate", float("nan")), ("min_lr_ratio", 2.0),
-                                          ("grad_clip", 0.0), ("optimizer", "adam"), ("betas", (0.9, 1.0)),
+                                          ("learning_rate", 0.0), ("learning_rate", float("nan")),
+                                          ("min_lr_ratio", 2.0), ("grad_clip", 0.0), ("optimizer", "adam"),
+                                          ("betas", (0.9, 1.0)),
                                           ("batch_size", 2.0), ("time_budget_s", -1.0)])
 def test_train_config_rejects_nonsense(field, value):
     with pytest.raises(ValueError, match=field):
