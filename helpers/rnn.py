@@ -115,7 +115,7 @@ class RNNConfig:
     def __post_init__(self):
         _check_sizes(self, "vocab_size", "block_size", "n_embd", "n_hidden")
         if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
+            raise ValueError(f"RNNConfig.cell must be one of {CELLS}, got {self.cell!r}")
 
 
 class RNNLM(nn.Module):
