@@ -144,10 +144,11 @@ def _tensor_difference(got, expected, *, atol: float, rtol: float) -> str | None
         g, e = got.detach().double().cpu(), expected.detach().double().cpu()
         if torch.allclose(g, e, atol=atol, rtol=rtol, equal_nan=True):
             return None
-        diff = (g - e).abs().nan_to_num(nan=math.inf)
+        wrong = ~torch.isclose(g, e, atol=atol, rtol=rtol, equal_nan=True)  # equal infinities are not wrong
+        diff = torch.where(wrong, (g - e).abs().nan_to_num(nan=math.inf), torch.zeros_like(g))
         index = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), tuple(diff.shape))) if diff.dim() else ()
-        return (f"values differ: largest difference {diff.max().item():.3g} at index {index} "
-                f"(expected {e[index].item():.6g}, got {g[index].item():.6g})")
+        return (f"values differ at {int(wrong.sum())} of {wrong.numel()} positions; the largest difference "
+                f"is at index {index} (expected {e[index].item():.6g}, got {g[index].item():.6g})")
     if torch.equal(got.cpu(), expected.cpu()):
         return None
     mismatch = (got.cpu() != expected.cpu()).nonzero()

@@ -28,6 +28,22 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def set_cpu_threads(threads: int | None = None) -> int:
+    """Set how many threads PyTorch uses on the CPU, and return the number.
+
+    By default one fewer than the machine's cores (at least 1, at most 8). The course's models are small, so
+    extra threads gain little, and a thread that has to wait for a core another program is using stalls every
+    operation: on a 2-core machine with one core busy, two threads trained notebook 04's model about 4 times
+    slower than one thread (the README's results give the measurement).
+    """
+    if threads is None:
+        threads = max(1, min(8, (os.cpu_count() or 1) - 1))
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive integer or None (automatic), got {threads!r}")
+    torch.set_num_threads(threads)
+    return threads
+
+
 def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     """bf16 on a CUDA device that supports it, otherwise None (full float32)."""
     device = torch.device(device)

@@ -105,3 +105,10 @@ def test_an_answer_too_strange_to_compare_is_reported():
 def test_no_cases_is_never_correct():
     verdict = checks.exercise("empty", lambda x: x, lambda x: x, [])
     assert verdict.status == checks.ERROR and not verdict.passed and "no test cases" in verdict.message
+
+
+def test_infinities_are_reported_where_they_differ():
+    expected = torch.tensor([float("-inf"), 1.0, float("-inf"), 2.0])
+    got = torch.tensor([float("-inf"), 1.0, 0.5, 2.0])  # right -inf first, a finite value where -inf belongs
+    message = checks.difference(got, expected)
+    assert "differ at 1 of 4 positions" in message and "index (2,)" in message and "expected -inf, got 0.5" in message

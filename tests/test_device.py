@@ -45,3 +45,16 @@ def test_seed_must_be_an_int():
 def test_describe_names_the_device():
     report = device.describe("cpu")
     assert report["device"] == "cpu" and report["torch"] == torch.__version__
+
+
+def test_set_cpu_threads_leaves_a_core_free(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        for cores, expected in [(1, 1), (2, 1), (4, 3), (64, 8), (None, 1)]:
+            monkeypatch.setattr(device.os, "cpu_count", lambda cores=cores: cores)
+            assert device.set_cpu_threads() == expected == torch.get_num_threads()
+        assert device.set_cpu_threads(2) == 2 == torch.get_num_threads()
+        with pytest.raises(ValueError, match="threads"):
+            device.set_cpu_threads(0)
+    finally:
+        torch.set_num_threads(before)
