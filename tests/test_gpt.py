@@ -308,6 +308,17 @@ def _copy_llama(hf) -> dict:
     return out
 
 
+def _ours_and_theirs(config: GPTConfig, state_dict: dict, hf) -> tuple[GPT, torch.Tensor, torch.Tensor]:
+    """Our GPT with ``state_dict`` loaded, a random batch, and the transformers model's logits on it."""
+    ours = GPT(config).eval()
+    ours.load_state_dict(state_dict)
+    idx = torch.randint(config.vocab_size, (3, config.block_size))
+    with torch.no_grad():
+        expected = hf(idx).logits
+    torch.testing.assert_close(ours(idx)[0], expected, atol=1e-5, rtol=1e-4)
+    return ours, idx, expected
+
+
 def test_gpt2_configuration_equals_transformers_gpt2():
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
@@ -323,12 +334,7 @@ def test_gpt2_configuration_equals_transformers_gpt2():
             elif "c_fc" in name:  # pre-activations of order 1, where the two GELUs differ
                 p.normal_(0.0, 0.5)
     config = GPTConfig(vocab_size=101, block_size=32, n_layer=2, n_head=4, n_embd=48, gelu_approximate="tanh")
-    ours = GPT(config).eval()
-    ours.load_state_dict(_copy_gpt2(hf))
-    idx = torch.randint(101, (3, 32))
-    with torch.no_grad():
-        expected = hf(idx).logits
-    torch.testing.assert_close(ours(idx)[0], expected, atol=1e-5, rtol=1e-4)
+    _, idx, expected = _ours_and_theirs(config, _copy_gpt2(hf), hf)
     exact = GPT(dataclasses.replace(config, gelu_approximate="none")).eval()
     exact.load_state_dict(_copy_gpt2(hf))
     assert not torch.allclose(exact(idx)[0], expected, atol=1e-5, rtol=1e-4)  # GPT-2 needs the tanh GELU
@@ -348,12 +354,7 @@ def test_llama_configuration_equals_transformers_llama():
                 p.normal_(1.0, 0.1)
     config = GPTConfig(vocab_size=101, block_size=32, n_layer=2, n_head=4, n_embd=48, norm="rmsnorm", mlp="swiglu",
                        pos="rope", tie_weights=False, bias=False, mlp_hidden=128, norm_eps=1e-6, rope_base=500000.0)
-    ours = GPT(config).eval()
-    ours.load_state_dict(_copy_llama(hf))
-    idx = torch.randint(101, (3, 32))
-    with torch.no_grad():
-        expected = hf(idx).logits
-    torch.testing.assert_close(ours(idx)[0], expected, atol=1e-5, rtol=1e-4)
+    ours, idx, expected = _ours_and_theirs(config, _copy_llama(hf), hf)
     cache = ours.new_cache()  # the KV cache path gives the same logits
     steps = [ours(idx[:, :20], cache=cache)[0]] + [ours(idx[:, t:t + 1], cache=cache)[0] for t in range(20, 32)]
     torch.testing.assert_close(torch.cat(steps, dim=1), expected, atol=1e-5, rtol=1e-4)
