@@ -62,7 +62,8 @@ class BigramLM(nn.Module):
         self.table = nn.Embedding(config.vocab_size, config.vocab_size)
         nn.init.zeros_(self.table.weight)  # start from the uniform distribution
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         lm.check_ids(idx, self.config.vocab_size)
         logits = self.table(idx)  # (B, T, V)
         return logits, lm.lm_loss(logits, targets)
@@ -91,7 +92,8 @@ class MLPLM(nn.Module):
         self.hidden = nn.Linear(config.context * config.n_embd, config.n_hidden)
         self.head = nn.Linear(config.n_hidden, config.vocab_size)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         lm.check_ids(idx, self.config.vocab_size)
         B, T = idx.shape
         n = self.config.context
@@ -140,7 +142,8 @@ class RNNLM(nn.Module):
         out = self.recurrent(x)
         return out if isinstance(self.recurrent, ScratchRNN) else out[0]
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         lm.check_ids(idx, self.config.vocab_size)
         logits = self.head(self.states(self.wte(idx)))  # (B, T, V)
         return logits, lm.lm_loss(logits, targets)
