@@ -90,12 +90,7 @@ def generate(
 
     With ``use_cache`` (the default) the model's cache is used when it offers one; the tokens are the same
     either way, only faster."""
-    vocab_size = getattr(model.config, "vocab_size", None)
-    if vocab_size is not None:
-        lm.check_ids(idx, vocab_size)
-    elif not isinstance(idx, torch.Tensor) or idx.dim() != 2:
-        raise TypeError("generate() needs idx as a (B, T) tensor of token ids, "
-                        "e.g. torch.tensor([tokenizer.encode(text)]).")
+    lm.check_ids(idx, model.config.vocab_size)
     if idx.size(1) == 0:
         raise ValueError("generate() needs at least one token of context to start from.")
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
