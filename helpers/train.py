@@ -5,22 +5,34 @@ here: AdamW (decoupled weight decay, Loshchilov & Hutter 2019), linear warmup th
 learning rate, gradient clipping by global norm, gradient accumulation, bf16 autocast on CUDA, and a
 periodic evaluation on held-out data. It returns a ``History`` of plain lists, for plots and tables.
 
+At scale it also resumes: with ``checkpoint=path`` it saves a resume file every ``checkpoint_interval``
+steps (``helpers.checkpointing``), and a run started again with the same path continues where the last save
+left it, with the same weights, optimizer moments, schedule position and batches. It measures throughput
+(``History.tokens_per_s``, from which ``helpers.compute.mfu`` gives the model FLOPs utilization), and it can
+``torch.compile`` the model. Flash attention needs nothing here: ``helpers.gpt`` calls PyTorch's
+``scaled_dot_product_attention``, which runs a fused flash kernel on CUDA under bf16 autocast.
+
 Simplifications: weight decay applies to matrices only (not biases, norms or 1-D tensors); batches are
-random windows of one long token tensor (``helpers.data.get_batch``) unless you pass ``get_batch``.
+random windows of one long token tensor (``helpers.data.get_batch``) unless you pass ``get_batch``; one
+process (``scripts/pretrain.py`` runs the same steps data-parallel under torchrun).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from helpers import data, lm
+from helpers import checkpointing, data, lm
 from helpers import device as devices
+from helpers.artifacts import CheckpointError
 
 
 @dataclass(frozen=True)
@@ -67,9 +79,23 @@ class History:
     grad_norm: list[float] = field(default_factory=list)  # before clipping
     eval_step: list[int] = field(default_factory=list)  # steps at which val_loss was measured
     val_loss: list[float] = field(default_factory=list)
-    seconds: float = 0.0  # wall-clock time of the whole run
+    seconds: float = 0.0  # wall-clock time of the whole run (summed over resumed sessions)
     tokens: int = 0  # training tokens processed
     diverged_at: int | None = None  # step at which the loss became NaN or infinite, if it did
+    step_seconds: list[float] = field(default_factory=list)  # time of each optimizer step in `step`, no evaluation
+    tokens_per_s: float = 0.0  # throughput of a typical step: see throughput()
+
+
+def throughput(history: History) -> float:
+    """Training tokens per second of a typical optimizer step: tokens per step over the median step time.
+
+    Evaluation is never timed, and the median ignores the slow first step of a run (where torch.compile
+    compiles and CUDA warms up) and a few unlucky ones. 0.0 before any step."""
+    if not history.step_seconds:
+        return 0.0
+    steps = len(history.step_seconds) + (history.diverged_at is not None)  # the steps whose tokens were counted
+    median = statistics.median(history.step_seconds)
+    return history.tokens / steps / median if median > 0 else 0.0
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -134,15 +160,18 @@ def _window_batches(model: nn.Module, tokens, config: TrainConfig, device) -> Ca
     return lambda gen: data.get_batch(tokens, model.config.block_size, config.batch_size, generator=gen, device=device)
 
 
-def _optimizer_step(model, optimizer, get_batch, gen, lr: float, config: TrainConfig,
-                    device) -> tuple[float, float, int]:
-    """One optimizer step over ``grad_accum_steps`` micro-batches; returns (mean loss, gradient norm, tokens).
-    A non-finite loss returns at once, before any update, with gradient norm NaN."""
+def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
+                   get_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]],
+                   generator: torch.Generator, lr: float, config: TrainConfig,
+                   device: torch.device | str = "cpu") -> tuple[float, float, int]:
+    """One optimizer step over ``grad_accum_steps`` micro-batches drawn with ``get_batch(generator)``;
+    returns (mean loss, gradient norm before clipping, tokens). A non-finite loss returns at once, before any
+    update, with gradient norm NaN. ``model`` may be a torch.compile or DistributedDataParallel wrapper."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss_sum, tokens = 0.0, 0
     for _ in range(config.grad_accum_steps):
-        x, y = get_batch(gen)
+        x, y = get_batch(generator)
         with devices.autocast(device):
             _, loss = model(x, y)
         (loss / config.grad_accum_steps).backward()
@@ -158,6 +187,52 @@ def _optimizer_step(model, optimizer, get_batch, gen, lr: float, config: TrainCo
     return loss_sum, grad_norm, tokens
 
 
+def _resume(path: Path, model: nn.Module, optimizer, batch_gen: torch.Generator, run_config: dict,
+            device) -> tuple[int, bool, History]:
+    """Load a resume file into model, optimizer and generators; return (next step, finished, History)."""
+    state = checkpointing.load_resume(path)
+    differences = checkpointing.config_differences(state["config"], run_config)
+    if differences:
+        raise ValueError(f"{path} was saved by a run with other settings ({'; '.join(differences)}). Pass the "
+                         "same TrainConfig and seed to resume it, or another checkpoint path to start afresh.")
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        batch_gen.set_state(state["batch_generator"])
+        history = History(**state["history"])
+    except (RuntimeError, ValueError, TypeError, KeyError) as err:
+        raise CheckpointError(f"{path} does not fit this model and optimizer: {str(err).splitlines()[0]}") from err
+    checkpointing.set_rng_state(state["rng"], device)
+    return state["step"], bool(state["finished"]), history
+
+
+def _save(path: Path, model: nn.Module, optimizer, next_step: int, finished: bool, batch_gen: torch.Generator,
+          history: History, run_config: dict, device) -> None:
+    history.tokens_per_s = throughput(history)
+    checkpointing.save_resume({
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "optimizer": optimizer.state_dict(),
+        "step": next_step, "finished": finished, "batch_generator": batch_gen.get_state(),
+        "rng": checkpointing.rng_state(device), "history": dataclasses.asdict(history), "config": run_config}, path)
+
+
+def _record_eval(model: nn.Module, val_tokens: torch.Tensor, history: History, step: int, config: TrainConfig,
+                 seed: int, device) -> None:
+    gen = torch.Generator().manual_seed(seed + 1)  # the same batches at every evaluation
+    history.eval_step.append(step)
+    history.val_loss.append(evaluate(model, val_tokens, batch_size=config.batch_size, iters=config.eval_iters,
+                                     generator=gen, device=device))
+
+
+def _check_interval(checkpoint, interval, config: TrainConfig) -> int:
+    if checkpoint is None and interval is not None:
+        raise ValueError("checkpoint_interval is set but checkpoint is None: pass checkpoint=<path of a file>")
+    if interval is None:
+        return config.eval_interval
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise ValueError(f"checkpoint_interval must be a positive integer (steps) or None, got {interval!r}")
+    return interval
+
+
 def train(
     model: nn.Module,
     train_tokens: torch.Tensor | None,
@@ -168,34 +243,58 @@ def train(
     seed: int = 0,
     progress: bool = True,
     get_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_interval: int | None = None,
+    compile: bool = False,
 ) -> History:
     """Train ``model`` in place on ``train_tokens`` (or on ``get_batch(generator) -> (x, y)``); evaluate on
-    ``val_tokens`` every ``eval_interval`` steps and at the end; return the History. The model ends in eval mode."""
+    ``val_tokens`` every ``eval_interval`` steps and at the end; return the History. The model ends in eval mode.
+
+    ``checkpoint``: a resume file, saved every ``checkpoint_interval`` steps (default: ``eval_interval``) and
+    at the end. If it exists, training resumes from it (same TrainConfig and seed required); if it holds a
+    finished run, train() loads it and returns its History without training. A stopped run loses at most
+    ``checkpoint_interval`` steps. A time budget covers the whole run across resumes: the saved clock
+    (``History.seconds``) carries on, so a resumed run has only the time the stopped one had left.
+    ``compile``: run the model through ``torch.compile`` (worth it on CUDA; compiling takes a while, and the
+    saved weights are those of the plain model, without ``_orig_mod.`` in their names)."""
     from tqdm.auto import tqdm
 
+    interval = _check_interval(checkpoint, checkpoint_interval, config)
     get_batch = get_batch or _window_batches(model, train_tokens, config, device)
     model.to(device).train()
     optimizer = make_optimizer(model, config)
-    batch_gen, history, start = torch.Generator().manual_seed(seed), History(), time.perf_counter()
-    bar = tqdm(range(config.max_steps), desc="training", disable=not progress, leave=False)
+    batch_gen, history, next_step = torch.Generator().manual_seed(seed), History(), 0
+    run_config = {**dataclasses.asdict(config), "seed": seed}  # what a resumed run must share with this one
+    if checkpoint is not None and Path(checkpoint).exists():
+        next_step, finished, history = _resume(Path(checkpoint), model, optimizer, batch_gen, run_config, device)
+        if finished:  # nothing left to train: the weights are the finished run's
+            model.eval()
+            return history
+    net = torch.compile(model) if compile else model
+    start = time.perf_counter() - history.seconds  # a resumed run's clock carries on from the saved one
+    bar = tqdm(range(next_step, config.max_steps), desc="training", disable=not progress, leave=False)
     for step in bar:
         lr = lr_at(_schedule_step(step, time.perf_counter() - start, config), config)
-        loss, grad_norm, tokens = _optimizer_step(model, optimizer, get_batch, batch_gen, lr, config, device)
-        history.tokens += tokens
+        step_start = time.perf_counter()
+        loss, grad_norm, tokens = optimizer_step(net, optimizer, get_batch, batch_gen, lr, config, device)
+        history.tokens, next_step = history.tokens + tokens, step + 1
         if not math.isfinite(loss):
             history.diverged_at = step
             break
-        for name, value in (("step", step), ("train_loss", loss), ("lr", lr), ("grad_norm", grad_norm)):
+        for name, value in (("step", step), ("train_loss", loss), ("lr", lr), ("grad_norm", grad_norm),
+                            ("step_seconds", time.perf_counter() - step_start)):
             getattr(history, name).append(value)
         out_of_time = config.time_budget_s is not None and time.perf_counter() - start > config.time_budget_s
         if val_tokens is not None and (step % config.eval_interval == 0 or step == config.max_steps - 1 or out_of_time):
-            gen = torch.Generator().manual_seed(seed + 1)  # the same batches at every evaluation
-            history.eval_step.append(step)
-            history.val_loss.append(evaluate(model, val_tokens, batch_size=config.batch_size,
-                                             iters=config.eval_iters, generator=gen, device=device))
+            _record_eval(net, val_tokens, history, step, config, seed, device)
             bar.set_postfix(train=f"{loss:.3f}", val=f"{history.val_loss[-1]:.3f}")
         if out_of_time:
             break
-    history.seconds = time.perf_counter() - start
+        if checkpoint is not None and next_step % interval == 0 and next_step < config.max_steps:
+            history.seconds = time.perf_counter() - start
+            _save(Path(checkpoint), model, optimizer, next_step, False, batch_gen, history, run_config, device)
+    history.seconds, history.tokens_per_s = time.perf_counter() - start, throughput(history)
+    if checkpoint is not None:
+        _save(Path(checkpoint), model, optimizer, next_step, True, batch_gen, history, run_config, device)
     model.eval()
     return history

@@ -1,9 +1,11 @@
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from helpers import train
+from helpers import artifacts, checkpointing, data, train
+from helpers.artifacts import CheckpointError
 from helpers.gpt import GPT, GPTConfig
 
 
@@ -131,3 +133,142 @@ def test_evaluate_restores_training_mode_even_when_it_raises():
     with pytest.raises(ValueError, match="outside 0..6"):
         train.evaluate(model, torch.tensor([9] * 50), iters=1)
     assert model.training
+
+
+def batches_until(tokens, block_size, batch_size, stop_at=None, error=KeyboardInterrupt):
+    """Random windows, like train()'s own batches; the call numbered ``stop_at`` (from 0) raises ``error``
+    (a Ctrl-C by default)."""
+    calls = []
+
+    def get_batch(gen):
+        if stop_at is not None and len(calls) == stop_at:
+            raise error("get_batch was called")
+        calls.append(1)
+        return data.get_batch(tokens, block_size, batch_size, generator=gen)
+    return get_batch
+
+
+RESUME_MODEL = GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.1)  # dropout: RNG
+RESUME_CONFIG = train.TrainConfig(max_steps=12, batch_size=4, learning_rate=1e-2, warmup_steps=3, eval_interval=5,
+                                  eval_iters=2)
+
+
+def fresh_model():
+    torch.manual_seed(0)
+    return GPT(RESUME_MODEL)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    tokens, val = periodic_tokens(500), periodic_tokens(100)
+    a = fresh_model()
+    whole = train.train(a, None, val, RESUME_CONFIG, progress=False, get_batch=batches_until(tokens, 8, 4))
+    b, path = fresh_model(), tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C during step 6: the last save was after step 3
+        train.train(b, None, val, RESUME_CONFIG, progress=False, get_batch=batches_until(tokens, 8, 4, stop_at=6),
+                    checkpoint=path, checkpoint_interval=4)
+    assert torch.load(path, weights_only=True)["step"] == 4
+    torch.manual_seed(123)  # the global generator (dropout) is restored from the file, whatever its state now
+    b = GPT(RESUME_MODEL)  # a new process would build a new model: the file holds everything else
+    resumed = train.train(b, None, val, RESUME_CONFIG, progress=False, get_batch=batches_until(tokens, 8, 4),
+                          checkpoint=path, checkpoint_interval=4)
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    for name in ("step", "train_loss", "lr", "grad_norm", "eval_step", "val_loss", "tokens"):
+        assert getattr(resumed, name) == getattr(whole, name), name
+    assert len(resumed.step_seconds) == 12 and not b.training
+
+
+def test_a_finished_run_loads_without_training(tmp_path):
+    tokens, path = periodic_tokens(500), tmp_path / "run.pt"
+    a = fresh_model()
+    first = train.train(a, tokens, None, RESUME_CONFIG, progress=False, checkpoint=path)
+    b = GPT(RESUME_MODEL)
+    again = train.train(b, None, None, RESUME_CONFIG, progress=False, checkpoint=path,
+                        get_batch=batches_until(tokens, 8, 4, stop_at=0, error=AssertionError))  # no step may run
+    assert again == first and not b.training
+    assert all(torch.equal(pa, pb) for pa, pb in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_a_run_out_of_time_stays_finished(tmp_path):
+    tokens, path = periodic_tokens(500), tmp_path / "run.pt"
+    cfg = train.TrainConfig(max_steps=1000, batch_size=2, time_budget_s=0.0)
+    first = train.train(fresh_model(), tokens, None, cfg, progress=False, checkpoint=path)
+    again = train.train(fresh_model(), None, None, cfg, progress=False, checkpoint=path,
+                        get_batch=batches_until(tokens, 8, 2, stop_at=0, error=AssertionError))
+    assert first.step == again.step == [0]
+
+
+def test_the_resume_file_holds_plain_values_only(tmp_path):
+    path = tmp_path / "run.pt"
+    history = train.train(fresh_model(), periodic_tokens(500), None, RESUME_CONFIG, progress=False, checkpoint=path)
+    state = torch.load(path, weights_only=True)  # would raise on anything but tensors and plain values
+    assert state["format"] == checkpointing.RESUME_FORMAT and state["step"] == 12 and state["finished"]
+    assert state["config"] == {**dataclasses.asdict(RESUME_CONFIG), "seed": 0}
+    assert state["history"]["train_loss"] == history.train_loss and "state" in state["optimizer"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("change, message", [({"learning_rate": 2e-2}, r"learning_rate: 0\.01 -> 0\.02"),
+                                             ({"max_steps": 20}, "max_steps: 12 -> 20")])
+def test_resume_refuses_other_settings(tmp_path, change, message):
+    path = tmp_path / "run.pt"
+    train.train(fresh_model(), periodic_tokens(500), None, RESUME_CONFIG, progress=False, checkpoint=path)
+    other = dataclasses.replace(RESUME_CONFIG, **change)
+    with pytest.raises(ValueError, match=message):
+        train.train(fresh_model(), periodic_tokens(500), None, other, progress=False, checkpoint=path)
+    with pytest.raises(ValueError, match="seed: 0 -> 1"):
+        train.train(fresh_model(), periodic_tokens(500), None, RESUME_CONFIG, progress=False, checkpoint=path, seed=1)
+
+
+def test_a_damaged_or_foreign_resume_file_is_named(tmp_path):
+    damaged = tmp_path / "damaged.pt"
+    train.train(fresh_model(), periodic_tokens(500), None, RESUME_CONFIG, progress=False, checkpoint=damaged)
+    damaged.write_bytes(damaged.read_bytes()[:300])
+    with pytest.raises(CheckpointError, match="damaged.pt is not a readable resume file"):
+        train.train(fresh_model(), periodic_tokens(500), None, RESUME_CONFIG, progress=False, checkpoint=damaged)
+    foreign = artifacts.save(fresh_model(), tmp_path / "model.pt")  # a model checkpoint, not a resume file
+    with pytest.raises(CheckpointError, match="model.pt is not a training resume file"):
+        train.train(fresh_model(), periodic_tokens(500), None, RESUME_CONFIG, progress=False, checkpoint=foreign)
+
+
+def test_a_resume_file_of_another_model_is_named(tmp_path):
+    path = tmp_path / "run.pt"
+    train.train(fresh_model(), periodic_tokens(500), None, RESUME_CONFIG, progress=False, checkpoint=path)
+    wider = GPT(GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    with pytest.raises(CheckpointError, match="does not fit this model"):
+        train.train(wider, periodic_tokens(500), None, RESUME_CONFIG, progress=False, checkpoint=path)
+
+
+@pytest.mark.parametrize("checkpoint, interval, message", [(None, 5, "checkpoint is None"),
+                                                           ("run.pt", 0, "checkpoint_interval"),
+                                                           ("run.pt", 2.5, "checkpoint_interval")])
+def test_checkpoint_interval_is_checked(tmp_path, checkpoint, interval, message):
+    path = None if checkpoint is None else tmp_path / checkpoint
+    with pytest.raises(ValueError, match=message):
+        train.train(fresh_model(), periodic_tokens(500), None, RESUME_CONFIG, progress=False, checkpoint=path,
+                    checkpoint_interval=interval)
+
+
+def test_throughput_is_tokens_per_step_over_the_median_step_time():
+    history = train.History(step=[0, 1, 2, 3], step_seconds=[5.0, 1.0, 1.0, 2.0], tokens=400)
+    assert train.throughput(history) == pytest.approx(100 / 1.5)  # the slow first step does not count
+    assert train.throughput(train.History()) == 0.0
+    run = train.train(fresh_model(), periodic_tokens(500), None, RESUME_CONFIG, progress=False)
+    assert len(run.step_seconds) == 12 and run.tokens_per_s == pytest.approx(train.throughput(run))
+    assert 0 < sum(run.step_seconds) <= run.seconds and run.tokens_per_s > 0
+
+
+def test_compile_saves_the_plain_models_weights(tmp_path, monkeypatch):
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model: real_compile(model, backend="eager"))  # no C compiler
+    cfg = dataclasses.replace(RESUME_CONFIG, max_steps=3)
+    torch.manual_seed(0)
+    a = GPT(dataclasses.replace(RESUME_MODEL, dropout=0.0))  # compiled dropout draws its random numbers otherwise
+    b, path = GPT(a.config), tmp_path / "run.pt"
+    b.load_state_dict(a.state_dict())
+    train.train(a, periodic_tokens(500), None, cfg, progress=False)
+    train.train(b, periodic_tokens(500), None, cfg, progress=False, compile=True, checkpoint=path)
+    saved = torch.load(path, weights_only=True)["model"]
+    assert saved.keys() == a.state_dict().keys()  # no "_orig_mod." prefix
+    for pa, pb in zip(a.state_dict().values(), saved.values()):
+        torch.testing.assert_close(pa, pb)
