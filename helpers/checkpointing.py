@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 
 from helpers.artifacts import CheckpointError
 
@@ -92,3 +93,32 @@ def config_differences(saved: dict, current: dict) -> list[str]:
         if (list(old) if isinstance(old, tuple) else old) != (list(new) if isinstance(new, tuple) else new):
             lines.append(f"{name}: {old!r} -> {new!r}")
     return lines
+
+
+def save_run(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, next_step: int, finished: bool,
+             batch_generator: torch.Generator, history: dict, config: dict, device: torch.device | str) -> Path:
+    """Save a run's whole state; ``model`` must be the plain module (not a torch.compile or DDP wrapper, whose
+    weights carry other names). ``history`` and ``config`` are plain dicts (dataclasses.asdict)."""
+    return save_resume({
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "optimizer": optimizer.state_dict(),
+        "step": next_step, "finished": finished, "batch_generator": batch_generator.get_state(),
+        "rng": rng_state(device), "history": history, "config": config}, path)
+
+
+def restore_run(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                batch_generator: torch.Generator, config: dict, device: torch.device | str) -> tuple[int, bool, dict]:
+    """Load a saved run into ``model``, ``optimizer`` and the generators; return (next step, finished, history).
+    ``config`` must equal the saved one (a ValueError names the fields that differ)."""
+    state = load_resume(path)
+    differences = config_differences(state["config"], config)
+    if differences:
+        raise ValueError(f"{path} was saved by a run with other settings ({'; '.join(differences)}). Pass the "
+                         "same TrainConfig and seed to resume it, or another checkpoint path to start afresh.")
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        batch_generator.set_state(state["batch_generator"])
+    except (RuntimeError, ValueError, TypeError, KeyError) as err:
+        raise CheckpointError(f"{path} does not fit this model and optimizer: {str(err).splitlines()[0]}") from err
+    set_rng_state(state["rng"], device)
+    return state["step"], bool(state["finished"]), state["history"]

@@ -32,7 +32,6 @@ import torch.nn as nn
 
 from helpers import checkpointing, data, lm
 from helpers import device as devices
-from helpers.artifacts import CheckpointError
 
 
 @dataclass(frozen=True)
@@ -187,34 +186,6 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
     return loss_sum, grad_norm, tokens
 
 
-def _resume(path: Path, model: nn.Module, optimizer, batch_gen: torch.Generator, run_config: dict,
-            device) -> tuple[int, bool, History]:
-    """Load a resume file into model, optimizer and generators; return (next step, finished, History)."""
-    state = checkpointing.load_resume(path)
-    differences = checkpointing.config_differences(state["config"], run_config)
-    if differences:
-        raise ValueError(f"{path} was saved by a run with other settings ({'; '.join(differences)}). Pass the "
-                         "same TrainConfig and seed to resume it, or another checkpoint path to start afresh.")
-    try:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        batch_gen.set_state(state["batch_generator"])
-        history = History(**state["history"])
-    except (RuntimeError, ValueError, TypeError, KeyError) as err:
-        raise CheckpointError(f"{path} does not fit this model and optimizer: {str(err).splitlines()[0]}") from err
-    checkpointing.set_rng_state(state["rng"], device)
-    return state["step"], bool(state["finished"]), history
-
-
-def _save(path: Path, model: nn.Module, optimizer, next_step: int, finished: bool, batch_gen: torch.Generator,
-          history: History, run_config: dict, device) -> None:
-    history.tokens_per_s = throughput(history)
-    checkpointing.save_resume({
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "optimizer": optimizer.state_dict(),
-        "step": next_step, "finished": finished, "batch_generator": batch_gen.get_state(),
-        "rng": checkpointing.rng_state(device), "history": dataclasses.asdict(history), "config": run_config}, path)
-
-
 def _record_eval(model: nn.Module, val_tokens: torch.Tensor, history: History, step: int, config: TrainConfig,
                  seed: int, device) -> None:
     gen = torch.Generator().manual_seed(seed + 1)  # the same batches at every evaluation
@@ -223,14 +194,14 @@ def _record_eval(model: nn.Module, val_tokens: torch.Tensor, history: History, s
                                      generator=gen, device=device))
 
 
-def _check_interval(checkpoint, interval, config: TrainConfig) -> int:
+def _check_steps(checkpoint, interval, stop_after, config: TrainConfig) -> tuple[int, int]:
+    """(checkpoint interval, step to stop before) after checking both arguments."""
     if checkpoint is None and interval is not None:
         raise ValueError("checkpoint_interval is set but checkpoint is None: pass checkpoint=<path of a file>")
-    if interval is None:
-        return config.eval_interval
-    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-        raise ValueError(f"checkpoint_interval must be a positive integer (steps) or None, got {interval!r}")
-    return interval
+    for name, value in (("checkpoint_interval", interval), ("stop_after", stop_after)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer (steps) or None, got {value!r}")
+    return interval or config.eval_interval, min(stop_after or config.max_steps, config.max_steps)
 
 
 def train(
@@ -245,34 +216,41 @@ def train(
     get_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
     checkpoint: str | Path | None = None,
     checkpoint_interval: int | None = None,
+    stop_after: int | None = None,
     compile: bool = False,
 ) -> History:
     """Train ``model`` in place on ``train_tokens`` (or on ``get_batch(generator) -> (x, y)``); evaluate on
     ``val_tokens`` every ``eval_interval`` steps and at the end; return the History. The model ends in eval mode.
 
     ``checkpoint``: a resume file, saved every ``checkpoint_interval`` steps (default: ``eval_interval``) and
-    at the end. If it exists, training resumes from it (same TrainConfig and seed required); if it holds a
-    finished run, train() loads it and returns its History without training. A stopped run loses at most
-    ``checkpoint_interval`` steps. A time budget covers the whole run across resumes: the saved clock
-    (``History.seconds``) carries on, so a resumed run has only the time the stopped one had left.
+    when the call ends. If it exists, training resumes from it (same TrainConfig and seed required) and the
+    History returned covers the whole run; if it holds a finished run, train() loads it and returns at once.
+    A run that is killed loses at most ``checkpoint_interval`` steps. ``stop_after``: end this call once the
+    run has done that many steps (of ``max_steps``; the schedule is unchanged), to continue in a later call
+    with the same checkpoint: train in segments, e.g. to look at samples in between.
+    A time budget covers the whole run across resumes: the saved clock (``History.seconds``) carries on, so a
+    resumed run has only the time the stopped one had left; a run that ran out of time is finished.
     ``compile``: run the model through ``torch.compile`` (worth it on CUDA; compiling takes a while, and the
     saved weights are those of the plain model, without ``_orig_mod.`` in their names)."""
     from tqdm.auto import tqdm
 
-    interval = _check_interval(checkpoint, checkpoint_interval, config)
+    interval, last = _check_steps(checkpoint, checkpoint_interval, stop_after, config)
     get_batch = get_batch or _window_batches(model, train_tokens, config, device)
     model.to(device).train()
     optimizer = make_optimizer(model, config)
     batch_gen, history, next_step = torch.Generator().manual_seed(seed), History(), 0
     run_config = {**dataclasses.asdict(config), "seed": seed}  # what a resumed run must share with this one
     if checkpoint is not None and Path(checkpoint).exists():
-        next_step, finished, history = _resume(Path(checkpoint), model, optimizer, batch_gen, run_config, device)
+        next_step, finished, saved = checkpointing.restore_run(checkpoint, model, optimizer, batch_gen, run_config,
+                                                               device)
+        history = History(**saved)
         if finished:  # nothing left to train: the weights are the finished run's
             model.eval()
             return history
-    net = torch.compile(model) if compile else model
+    net, out_of_time = torch.compile(model) if compile else model, False
     start = time.perf_counter() - history.seconds  # a resumed run's clock carries on from the saved one
-    bar = tqdm(range(next_step, config.max_steps), desc="training", disable=not progress, leave=False)
+    bar = tqdm(range(next_step, last), desc="training", disable=not progress, leave=False, initial=next_step,
+               total=config.max_steps)
     for step in bar:
         lr = lr_at(_schedule_step(step, time.perf_counter() - start, config), config)
         step_start = time.perf_counter()
@@ -290,11 +268,14 @@ def train(
             bar.set_postfix(train=f"{loss:.3f}", val=f"{history.val_loss[-1]:.3f}")
         if out_of_time:
             break
-        if checkpoint is not None and next_step % interval == 0 and next_step < config.max_steps:
-            history.seconds = time.perf_counter() - start
-            _save(Path(checkpoint), model, optimizer, next_step, False, batch_gen, history, run_config, device)
+        if checkpoint is not None and next_step % interval == 0 and next_step < last:
+            history.seconds, history.tokens_per_s = time.perf_counter() - start, throughput(history)
+            checkpointing.save_run(checkpoint, model, optimizer, next_step, False, batch_gen,
+                                   dataclasses.asdict(history), run_config, device)
     history.seconds, history.tokens_per_s = time.perf_counter() - start, throughput(history)
     if checkpoint is not None:
-        _save(Path(checkpoint), model, optimizer, next_step, True, batch_gen, history, run_config, device)
+        finished = next_step >= config.max_steps or out_of_time or history.diverged_at is not None
+        checkpointing.save_run(checkpoint, model, optimizer, next_step, finished, batch_gen,
+                               dataclasses.asdict(history), run_config, device)
     model.eval()
     return history

@@ -178,6 +178,21 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert len(resumed.step_seconds) == 12 and not b.training
 
 
+def test_training_in_segments_equals_one_run(tmp_path):
+    tokens, val, path = periodic_tokens(500), periodic_tokens(100), tmp_path / "run.pt"
+    a = fresh_model()
+    whole = train.train(a, tokens, val, RESUME_CONFIG, progress=False)
+    b = fresh_model()
+    for stop in (5, 5, 9, None):  # the second call finds the run at step 5 already: nothing to do
+        segment = train.train(b, tokens, val, RESUME_CONFIG, progress=False, checkpoint=path, stop_after=stop)
+        assert segment.step == list(range(stop or 12)) and not b.training
+    for name in ("step", "train_loss", "eval_step", "val_loss", "tokens"):
+        assert getattr(segment, name) == getattr(whole, name), name
+    assert all(torch.equal(pa, pb) for pa, pb in zip(a.state_dict().values(), b.state_dict().values()))
+    short = train.train(fresh_model(), tokens, None, RESUME_CONFIG, progress=False, stop_after=3)
+    assert short.step == [0, 1, 2] and short.lr == whole.lr[:3]  # the schedule of the 12-step run
+
+
 def test_a_finished_run_loads_without_training(tmp_path):
     tokens, path = periodic_tokens(500), tmp_path / "run.pt"
     a = fresh_model()
@@ -239,14 +254,15 @@ def test_a_resume_file_of_another_model_is_named(tmp_path):
         train.train(wider, periodic_tokens(500), None, RESUME_CONFIG, progress=False, checkpoint=path)
 
 
-@pytest.mark.parametrize("checkpoint, interval, message", [(None, 5, "checkpoint is None"),
-                                                           ("run.pt", 0, "checkpoint_interval"),
-                                                           ("run.pt", 2.5, "checkpoint_interval")])
-def test_checkpoint_interval_is_checked(tmp_path, checkpoint, interval, message):
+@pytest.mark.parametrize("checkpoint, interval, stop, message", [(None, 5, None, "checkpoint is None"),
+                                                                 ("run.pt", 0, None, "checkpoint_interval"),
+                                                                 ("run.pt", 2.5, None, "checkpoint_interval"),
+                                                                 ("run.pt", None, 0, "stop_after")])
+def test_checkpoint_interval_and_stop_after_are_checked(tmp_path, checkpoint, interval, stop, message):
     path = None if checkpoint is None else tmp_path / checkpoint
     with pytest.raises(ValueError, match=message):
         train.train(fresh_model(), periodic_tokens(500), None, RESUME_CONFIG, progress=False, checkpoint=path,
-                    checkpoint_interval=interval)
+                    checkpoint_interval=interval, stop_after=stop)
 
 
 def test_throughput_is_tokens_per_step_over_the_median_step_time():
