@@ -1,15 +1,16 @@
 """Resume files: what a stopped training run needs to continue exactly where it stopped.
 
-A long run can die (a closed laptop, a preempted cloud GPU, a Ctrl-C). ``helpers.train.train`` then saves,
+A long run can die (a closed laptop, a preempted cloud GPU, a Ctrl-C). So ``helpers.train.train`` saves,
 every few steps, one ``.pt`` file holding a plain dictionary::
 
     {"format": RESUME_FORMAT, "model": state_dict, "optimizer": state_dict, "step": next step to run,
      "finished": bool, "batch_generator": torch.Generator state, "rng": {"cpu": ..., "cuda": ...},
-     "history": {...}, "config": {...}}
+     "history": {...}, "config": {TrainConfig's fields and the seed}}
 
 Weights alone are not enough to continue the same run: AdamW's moment estimates, the position in the
 learning-rate schedule and the state of the random generator that draws the batches are part of it too.
-With all of them, a run stopped at step k and resumed gives bit-for-bit the weights of a run never stopped.
+With all of them, a run stopped at step k and resumed gives bit-for-bit the weights of a run never stopped
+(on the CPU; on a GPU some kernels add in a varying order, so two runs, stopped or not, differ in the last bits).
 
 As with ``helpers.artifacts``, the file is written to a temporary name and renamed into place (a crash
 during a save leaves the previous file intact), and read with ``torch.load(weights_only=True)`` (only
