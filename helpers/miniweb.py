@@ -87,7 +87,8 @@ SIZES = {"smoke": WebConfig(pages=160, people=40, heldout_people=8, cities=8),
 def shakespeare_page(rng: random.Random, text: str) -> tuple[str, dict]:
     """A passage of whole lines from the first 90% of ``text`` (Tiny Shakespeare)."""
     limit = int(len(text) * 0.9)
-    start = text.rfind("\n\n", 0, rng.randrange(limit - 2000)) + 2
+    cut = text.rfind("\n\n", 0, rng.randrange(limit - 2000))
+    start = cut + 2 if cut >= 0 else 0
     end = text.rfind("\n", start, min(limit, start + rng.randint(300, 900)))
     return text[start:end].strip(), {"start": start}
 
@@ -216,7 +217,7 @@ def near_duplicate(rng: random.Random, text: str) -> tuple[str, int]:
     spans = [m.span() for m in re.finditer(r"\S+", text)]
     changes = min(len(spans), rng.randint(1, 3))
     for start, end in sorted(rng.sample(spans, changes), reverse=True):
-        text = text[:start] + rng.choice(w.WORDS) + text[end:]
+        text = text[:start] + rng.choice([word for word in w.WORDS if word != text[start:end]]) + text[end:]
     return text, changes
 
 
@@ -277,7 +278,8 @@ def generate(config: WebConfig, shakespeare: str | None = None) -> list[Document
                 key, _, text, truth = rng.choice(good if kind == "duplicate" else long_pages)
                 later = key + (1 - key) * rng.random()
                 if kind == "duplicate":
-                    pages.append((later, kind, text, {"duplicate_of": key, "junk": True}))
+                    html_truth = {"html": True, "plain": truth["plain"]} if "plain" in truth else {}
+                    pages.append((later, kind, text, {"duplicate_of": key, "junk": True, **html_truth}))
                 else:
                     copy, changes = near_duplicate(rng, truth.get("plain", text))
                     pages.append((later, kind, copy, {"duplicate_of": key, "changed_words": changes, "junk": True}))

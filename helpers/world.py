@@ -147,19 +147,21 @@ class World:
     """Fictional cities and people, and which people are held out of the web."""
 
     def __init__(self, seed: int = 0, people: int = 120, heldout: int = 20, cities: int = 16):
-        if not 0 <= heldout < people:
-            raise ValueError(f"heldout must be in [0, people), got heldout={heldout!r}, people={people!r}")
+        if isinstance(people, bool) or not isinstance(people, int) or people < 2:
+            raise ValueError(f"people must be an integer >= 2 (everyone has a mother among them), got {people!r}")
+        if not 0 <= heldout < people - 1:
+            raise ValueError(f"heldout must be in [0, people - 1), got heldout={heldout!r}, people={people!r}")
         rng = random.Random(f"world-{seed}")
         self.cities = _distinct(rng, cities, lambda: make_name(rng, 1))
         names = _distinct(rng, people, lambda: make_name(rng), exclude=set(self.cities))
-        self.people: dict[str, Person] = {}  # name -> Person
-        for name in names:
-            mother = rng.choice([n for n in names if n != name])
-            self.people[name] = Person(name, rng.choice(self.cities), rng.randint(1700, 1999), rng.choice(JOBS),
-                                       mother)
-        self.heldout = sorted(rng.sample(names, heldout))  # never on the web
+        self.heldout = sorted(rng.sample(names, heldout))  # never on the web, not even as someone's mother
         held = set(self.heldout)
         self.public = [n for n in names if n not in held]
+        self.people: dict[str, Person] = {}  # name -> Person
+        for name in names:
+            mother = rng.choice([n for n in (names if name in held else self.public) if n != name])
+            self.people[name] = Person(name, rng.choice(self.cities), rng.randint(1700, 1999), rng.choice(JOBS),
+                                       mother)
 
     def children(self, mother: str) -> list[str]:
         """The people whose mother is ``mother`` (the reverse direction, never written on the web)."""

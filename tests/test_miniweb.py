@@ -265,8 +265,6 @@ def test_puzzle_answers_are_right(crawl):
 
 # --- what the web never says --------------------------------------------------------------------------------
 
-@pytest.mark.xfail(reason="World draws mothers from all people, so a public person's mother can be held out "
-                          "and the web names her ('X's mother is <held-out>')", strict=True)
 def test_heldout_people_never_appear(crawl):
     heldout = CONFIG.world().heldout
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, heldout)) + r")\b")
@@ -305,8 +303,6 @@ def test_duplicates_come_later_and_copy_their_original(crawl):
         assert original.id < doc.id and original.kind in m.GOOD_KINDS and doc.text == original.text
 
 
-@pytest.mark.xfail(reason="a duplicate of an HTML page has no truth['plain'], so clean_text returns its HTML",
-                   strict=True)
 def test_duplicates_of_html_pages_clean_to_the_original_content():
     docs = m.generate(dataclasses.replace(CONFIG, pages=60, html_share=1.0), shakespeare=SHAKESPEARE)
     for doc in of_kind(docs, "duplicate"):
@@ -324,8 +320,6 @@ def test_near_duplicates_change_one_to_three_words(crawl):
         assert len(before.split()) >= 40
 
 
-@pytest.mark.xfail(reason="near_duplicate may replace a word by the same word (it draws from WORDS), so the copy "
-                          "can equal its original and changed_words overcounts", strict=True)
 def test_near_duplicate_always_changes_the_text():
     for seed in range(200):
         assert m.near_duplicate(random.Random(seed), "lamp")[0] != "lamp"
@@ -353,7 +347,7 @@ def test_junk_pages_look_like_junk(crawl):
 
 def test_html_pages_keep_their_content_escaped(crawl):
     served = [doc for doc in crawl if doc.truth.get("html")]
-    assert {doc.kind for doc in served} == set(m.GOOD_KINDS)
+    assert {doc.kind for doc in served} - {"duplicate"} == set(m.GOOD_KINDS)  # an exact copy keeps the HTML
     for doc in served:
         assert doc.text.startswith("<html>") and doc.text.endswith("</html>") and "<nav>" in doc.text
         for line in doc.truth["plain"].split("\n"):
@@ -387,8 +381,6 @@ def test_shakespeare_passages_come_from_the_first_90_percent(crawl):
         assert passage in SHAKESPEARE[:limit] and SHAKESPEARE[doc.truth["start"]:].startswith(passage)
 
 
-@pytest.mark.xfail(reason="shakespeare_page sets start = rfind('\\n\\n') + 2 = 1 when the cut falls in the first "
-                          "paragraph, so the passage loses its first character", strict=True)
 def test_shakespeare_passages_start_at_a_line():
     for seed in range(200):
         passage, truth = m.shakespeare_page(random.Random(seed), SHAKESPEARE)

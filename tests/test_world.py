@@ -171,8 +171,6 @@ def test_world_rejects_bad_heldout(people, heldout):
         w.World(0, people, heldout)
 
 
-@pytest.mark.xfail(reason="World(people=1) draws a mother from an empty list: IndexError, not a clear ValueError",
-                   strict=True)
 def test_world_rejects_a_single_person():
     with pytest.raises(ValueError, match="people"):
         w.World(0, people=1, heldout=0)
