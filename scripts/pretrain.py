@@ -79,6 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     use_cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cuda"
     device = torch.device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if use_cuda else "cpu")
+    if use_cuda:
+        if device.index >= torch.cuda.device_count():
+            raise SystemExit(f"rank {rank} needs GPU {device.index}, but this machine has {torch.cuda.device_count()}: "
+                             "start at most one process per GPU, or pass --device cpu")
+        torch.cuda.set_device(device)  # one GPU per rank, also for NCCL's own buffers
     if world_size > 1:
         dist.init_process_group("nccl" if use_cuda else "gloo")
     tokens, model = load_tokens(args.tokens), build_model(args).to(device)
