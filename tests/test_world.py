@@ -156,6 +156,11 @@ def test_world_facts_are_well_formed():
         assert person.job in w.JOBS and person.mother in world.people and person.mother != name
 
 
+def test_public_people_have_public_mothers():
+    world = w.World(3, people=30, heldout=12)
+    assert all(world.people[name].mother in world.public for name in world.public)  # the web names mothers
+
+
 def test_children_invert_mother():
     world = w.World(2, people=40, heldout=5)
     assert sum(len(world.children(name)) for name in world.people) == 40
