@@ -173,7 +173,12 @@ def load_or_build(
     path = checkpoint_path(stage, scale)
     if path.exists() and not rebuild:
         try:
-            return load(path, device)
+            model, metadata = load(path, device)
+            found = (metadata.get("stage", stage), metadata.get("scale", scale))
+            if found != (stage, scale):
+                raise CheckpointError(f"{path} holds the stage {found[0]!r} at scale {found[1]!r}, not {stage!r} at "
+                                      f"{scale!r}: a file was copied or renamed into the wrong place.")
+            return model, metadata
         except CheckpointError as err:
             raise CheckpointError(f"{err} (Or rebuild it: load_or_build({stage!r}, {scale!r}, ..., rebuild=True).)") \
                 from err

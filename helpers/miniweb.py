@@ -86,10 +86,14 @@ SIZES = {"smoke": WebConfig(pages=160, people=40, heldout_people=8, cities=8),
 
 def shakespeare_page(rng: random.Random, text: str) -> tuple[str, dict]:
     """A passage of whole lines from the first 90% of ``text`` (Tiny Shakespeare)."""
+    if not isinstance(text, str) or len(text) < 2500:
+        raise ValueError(f"shakespeare must be a text of at least 2,500 characters, got {len(text or '')!r}")
     limit = int(len(text) * 0.9)
     cut = text.rfind("\n\n", 0, rng.randrange(limit - 2000))
     start = cut + 2 if cut >= 0 else 0
-    end = text.rfind("\n", start, min(limit, start + rng.randint(300, 900)))
+    stop = min(limit, start + rng.randint(300, 900))
+    end = text.rfind("\n", start, stop)
+    end = stop if end <= start else end
     return text[start:end].strip(), {"start": start}
 
 

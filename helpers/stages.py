@@ -7,11 +7,16 @@ normally produces the checkpoint has not been run. Sizes come from ``helpers.sca
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from pathlib import Path
+
 import torch
 
-from helpers import data, train
+from helpers import artifacts, bpe, cleaning, data, miniweb, ngram, sampling, train
 from helpers import device as devices
 from helpers import scale as scales
+from helpers import tokenizer as tok
 from helpers.gpt import GPT, GPTConfig
 
 CHAR_GPT_SIZES = {  # scale -> (model config without vocab_size, training config)
@@ -46,6 +51,141 @@ def build_char_gpt(scale: str, *, seed: int = 1337, progress: bool = True) -> tu
         "steps": len(history.step),
         "train_seconds": history.seconds,
         "device": str(device),
+        "history": {"step": history.step, "train_loss": history.train_loss,
+                    "eval_step": history.eval_step, "val_loss": history.val_loss},
+    }
+    return model.cpu().eval(), metadata
+
+
+# --- notebook 05: the clean mini-web, the course tokenizer and the base model -----------------------------------
+
+CHAT_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>")  # reserved now for notebook 08's chat format
+SPECIAL_TOKENS = (tok.BOS, tok.EOS, tok.PAD, *CHAT_TOKENS)
+TOKENIZER_VOCAB = {"smoke": 512, "cpu": 2048, "gpu": 4096}  # vocabulary sizes, specials included
+REFERENCE_SEED = 1000  # the trusted pages of the perplexity filter are drawn from another seed than the crawl
+
+
+def quality_model(scale: str) -> tuple[ngram.CountLM, float]:
+    """Notebook 01's character n-gram model trained on trusted text (the first 90% of Tiny Shakespeare and
+    clean pages of a separately seeded mini-web), and the perplexity threshold from other trusted pages."""
+    shakespeare = data.load_text("tinyshakespeare")
+    reference = miniweb.generate(dataclasses.replace(miniweb.SIZES[scale], seed=REFERENCE_SEED,
+                                                     pages=scales.pick(smoke=150, cpu=1500, gpu=3000, scale=scale)),
+                                 shakespeare)
+    texts = [miniweb.clean_text(d) for d in reference if d.kind in miniweb.GOOD_KINDS]
+    held, fit = texts[::4], [t for i, t in enumerate(texts) if i % 4]
+    model = cleaning.reference_model(fit + [shakespeare[:int(len(shakespeare) * 0.9)]])
+    return model, cleaning.perplexity_threshold(model, held)
+
+
+def clean_web(scale: str) -> tuple[list[miniweb.Document], list[cleaning.Step]]:
+    """The crawl of ``scale`` through the cleaning pipeline: (clean documents, the steps with what each removed)."""
+    crawl = miniweb.generate(miniweb.SIZES[scale])
+    model, threshold = quality_model(scale)
+    steps = cleaning.pipeline(crawl, model, threshold)
+    return steps[-1].kept, steps
+
+
+def tokenizer_path(scale: str) -> Path:
+    return data.home() / "tokenizers" / f"course_bpe-{artifacts._check_name('scale', scale)}.json"
+
+
+def build_tokenizer(scale: str, docs: list[miniweb.Document] | None = None) -> tok.Tokenizer:
+    """The course BPE: trained on the clean mini-web, digits one per token, special tokens reserved."""
+    docs = clean_web(scale)[0] if docs is None else docs
+    text = "\n\n".join(d.text for d in docs)
+    return bpe.train(text, TOKENIZER_VOCAB[scale], "gpt4-digits", SPECIAL_TOKENS)
+
+
+def load_tokenizer(scale: str, *, rebuild: bool = False) -> tok.Tokenizer:
+    """The course tokenizer of ``scale`` from ``$COURSE_HOME/tokenizers/``, built and saved when missing."""
+    path = tokenizer_path(scale)
+    if path.exists() and not rebuild:
+        tokenizer = tok.Tokenizer.load(path)
+        missing = [s for s in SPECIAL_TOKENS if s not in tokenizer.special_tokens]
+        if missing:
+            raise ValueError(f"{path} is not the course tokenizer: it lacks the special tokens {missing}. Delete "
+                             f"it, or rebuild it with load_tokenizer({scale!r}, rebuild=True).")
+        return tokenizer
+    tokenizer = build_tokenizer(scale)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tokenizer.save(tmp)
+    os.replace(tmp, path)
+    return tokenizer
+
+
+def encode_docs(docs: list[miniweb.Document], tokenizer: tok.Tokenizer) -> torch.Tensor:
+    """One long stream of token ids: each document opens with BOS."""
+    bos = tokenizer.special_tokens[tok.BOS]
+    ids = []
+    for doc in docs:
+        ids.append(bos)
+        ids.extend(tokenizer.encode_ordinary(doc.text))
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def split_docs(docs: list[miniweb.Document], every: int = 20) -> tuple[list, list]:
+    """(training documents, held-out documents): every ``every``-th document is held out."""
+    return [d for i, d in enumerate(docs) if i % every], docs[::every]
+
+
+LLAMA = dict(norm="rmsnorm", mlp="swiglu", pos="rope", bias=False)
+BASE_SIZES = {  # scale -> (model config without vocab_size, training config)
+    "smoke": (GPTConfig(block_size=64, n_layer=1, n_head=2, n_embd=32, **LLAMA),
+              train.TrainConfig(max_steps=30, batch_size=8, learning_rate=1e-2, warmup_steps=4, eval_interval=10,
+                                eval_iters=2)),
+    "cpu": (GPTConfig(block_size=256, n_layer=4, n_head=4, n_embd=128, **LLAMA),
+            train.TrainConfig(max_steps=1200, batch_size=16, learning_rate=3e-3, warmup_steps=60,
+                              eval_interval=100, eval_iters=8)),
+    "gpu": (GPTConfig(block_size=512, n_layer=8, n_head=8, n_embd=512, **LLAMA),
+            train.TrainConfig(max_steps=4000, batch_size=64, learning_rate=1e-3, warmup_steps=200,
+                              eval_interval=250, eval_iters=20)),
+}
+
+
+SAMPLE_AT = (0.0, 0.05, 0.2, 1.0)  # fractions of training after which build_base draws a sample
+
+
+def sample_text(model: GPT, tokenizer: tok.Tokenizer, tokens: int = 80, seed: int = 0) -> str:
+    """What ``model`` writes from the <|bos|> token alone (temperature 0.8, a fixed seed)."""
+    device = next(model.parameters()).device
+    idx = torch.tensor([[tokenizer.special_tokens[tok.BOS]]], device=device)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    out = sampling.generate(model, idx, tokens, temperature=0.8, generator=gen)
+    return tokenizer.decode(out[0, 1:].tolist())
+
+
+def build_base(scale: str, *, seed: int = 1337, progress: bool = True) -> tuple[GPT, dict]:
+    """The course's base model: the LLaMA-switch GPT pretrained on the clean mini-web with the course tokenizer.
+
+    It trains in segments, drawing a sample after each (``SAMPLE_AT``), through a resume file under
+    ``$COURSE_HOME/runs/``: a build that was stopped continues where it stopped when called again."""
+    model_config, train_config = scales.pick(**BASE_SIZES, scale=scale)
+    docs = clean_web(scale)[0]
+    tokenizer = load_tokenizer(scale)
+    train_docs, val_docs = split_docs(docs)
+    train_tokens, val_tokens = encode_docs(train_docs, tokenizer), encode_docs(val_docs, tokenizer)
+    devices.seed_everything(seed)
+    model = GPT(dataclasses.replace(model_config, vocab_size=tokenizer.vocab_size))
+    device = devices.pick_device()
+    resume = data.home() / "runs" / f"base-{artifacts._check_name('scale', scale)}.pt"
+    resume.parent.mkdir(parents=True, exist_ok=True)
+    samples = []  # [step, text]
+    for fraction in SAMPLE_AT:
+        stop = round(fraction * train_config.max_steps)
+        history = train.train(model, train_tokens, val_tokens, train_config, device=device, seed=seed,
+                              progress=progress, compile=device.type == "cuda", checkpoint=resume,
+                              stop_after=stop) if stop > 0 else train.History()
+        done = history.step[-1] + 1 if history.step else 0
+        if not samples or samples[-1][0] != done:
+            samples.append([done, sample_text(model, tokenizer, seed=seed)])
+    resume.unlink()  # the finished model is saved as the `base` checkpoint; the resume file has served
+    metadata = {
+        "stage": "base", "scale": scale, "tokenizer": str(tokenizer_path(scale)),
+        "tokenizer_sha256": data.sha256_of(tokenizer_path(scale)), "val_loss": history.val_loss[-1],
+        "train_tokens": len(train_tokens), "steps": len(history.step), "train_seconds": history.seconds,
+        "tokens_per_s": history.tokens_per_s, "device": str(device), "samples": samples,
         "history": {"step": history.step, "train_loss": history.train_loss,
                     "eval_step": history.eval_step, "val_loss": history.val_loss},
     }

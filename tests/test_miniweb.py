@@ -388,8 +388,6 @@ def test_shakespeare_passages_start_at_a_line():
         assert truth["start"] == 0 or SHAKESPEARE[truth["start"] - 1] == "\n"
 
 
-@pytest.mark.xfail(reason="shakespeare_page: when no newline falls in the window, rfind returns -1 and the "
-                          "passage is text[start:-1], running into the held-out last 10%", strict=True)
 def test_shakespeare_passages_stay_in_the_first_90_percent_with_long_lines():
     text = "\n\n".join("word " * 250 + f"\nend {i}" for i in range(40))  # every speech opens with a long line
     limit = int(len(text) * 0.9)
@@ -398,8 +396,6 @@ def test_shakespeare_passages_stay_in_the_first_90_percent_with_long_lines():
         assert passage in text[:limit]
 
 
-@pytest.mark.xfail(reason="a text under ~2,200 characters fails in randrange ('empty range'), an error that names "
-                          "neither the argument nor the length it needs", strict=True)
 def test_short_shakespeare_text_is_a_clear_error():
     with pytest.raises(ValueError, match="shakespeare|text"):
         m.generate(m.WebConfig(pages=5, mix=(("shakespeare", 1.0),), people=4, heldout_people=1),

@@ -3,7 +3,8 @@ import math
 import pytest
 
 from conftest import has_data
-from helpers import artifacts, data, stages
+from helpers import artifacts, data, miniweb, stages
+from helpers import tokenizer as tok
 
 
 @pytest.mark.skipif(not has_data("tinyshakespeare"), reason="Tiny Shakespeare is not available offline")
@@ -18,3 +19,51 @@ def test_char_gpt_learns_at_smoke_scale(course_home):
 
 def test_every_scale_has_sizes():
     assert set(stages.CHAR_GPT_SIZES) == {"smoke", "cpu", "gpu"}
+    assert set(stages.BASE_SIZES) == {"smoke", "cpu", "gpu"} == set(stages.TOKENIZER_VOCAB)
+
+
+needs_shakespeare = pytest.mark.skipif(not has_data("tinyshakespeare"), reason="Tiny Shakespeare is not available")
+
+
+@needs_shakespeare
+def test_tokenizer_stage_reserves_specials_splits_digits_and_reloads(course_home):
+    tokenizer = stages.load_tokenizer("smoke")
+    assert tokenizer.vocab_size == stages.TOKENIZER_VOCAB["smoke"]
+    assert set(stages.SPECIAL_TOKENS) <= set(tokenizer.special_tokens)
+    assert [tokenizer.decode([i]) for i in tokenizer.encode("x 1296")][-4:] == ["1", "2", "9", "6"]
+    assert stages.tokenizer_path("smoke").exists()
+    again = stages.load_tokenizer("smoke")  # from the file this time
+    assert again.ranks == tokenizer.ranks and again.special_tokens == tokenizer.special_tokens
+
+
+def test_tokenizer_stage_refuses_corrupt_and_foreign_files(course_home):
+    path = stages.tokenizer_path("smoke")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not a valid tokenizer file"):
+        stages.load_tokenizer("smoke")
+    tok.Tokenizer({bytes([b]): b for b in range(256)}, "gpt4-digits", {tok.BOS: 256}).save(path)
+    with pytest.raises(ValueError, match="not the course tokenizer"):
+        stages.load_tokenizer("smoke")
+
+
+def test_encode_docs_opens_every_document_with_bos():
+    tokenizer = tok.Tokenizer({bytes([b]): b for b in range(256)}, "gpt4-digits", {tok.BOS: 256})
+    docs = [miniweb.Document(0, "qa", "ab"), miniweb.Document(1, "qa", "c")]
+    assert stages.encode_docs(docs, tokenizer).tolist() == [256, 97, 98, 256, 99]
+    train_docs, held = stages.split_docs(list(range(45)), every=20)
+    assert held == [0, 20, 40] and len(train_docs) == 42
+
+
+@needs_shakespeare
+def test_base_stage_at_smoke_scale_learns_and_samples(course_home):
+    model, meta = artifacts.load_or_build("base", "smoke", lambda s: stages.build_base(s, progress=False))
+    config = stages.BASE_SIZES["smoke"][0]
+    assert (model.config.norm, model.config.mlp, model.config.pos) == ("rmsnorm", "swiglu", "rope")
+    assert model.config.vocab_size == stages.TOKENIZER_VOCAB["smoke"] and model.config.n_embd == config.n_embd
+    assert meta["history"]["val_loss"][-1] < meta["history"]["val_loss"][0] - 0.5
+    assert [step for step, _ in meta["samples"]][0] == 0 and meta["samples"][-1][0] == meta["steps"]
+    assert not (course_home / "runs" / "base-smoke.pt").exists()  # the resume file is gone once saved
+    artifacts.save(model, artifacts.checkpoint_path("base", "cpu"), meta)  # the smoke model in the cpu place
+    with pytest.raises(artifacts.CheckpointError, match="'base' at scale 'smoke', not 'base' at 'cpu'"):
+        artifacts.load_or_build("base", "cpu", stages.build_base)
