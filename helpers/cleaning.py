@@ -18,9 +18,11 @@ the truth labels. ``pipeline`` runs them in the order real pipelines use (cheap 
    Kneser-Ney n-gram, and the score is bits per character.
 
 Simplifications: one pass in memory over a small crawl (no sharding, no Bloom filters); word shingles of the
-normalised text; the heuristics' limits are set for the mini-web (real pipelines tune them on their data);
-the perplexity filter scores the first ``max_chars`` characters of each page (lower-cased), which is enough
-to tell English from noise and keeps scoring a crawl to seconds.
+normalised text; the MinHash "permutations" are universal hashes (a h + b) mod (2^61 - 1) of a sha1 of each
+shingle; near duplicates are removed greedily in crawl order (no clustering); the heuristics' limits are set
+for the mini-web (real pipelines tune them on their data); the perplexity filter scores the first
+``max_chars`` characters of each page (lower-cased), which is enough to tell English from noise and keeps
+scoring a crawl to seconds; HTML whitespace collapses as in a browser (two spaces in a line become one).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ STOP_WORDS = frozenset("the a an and or but of to in on at by for with from is a
                        "that these those he she they we you i his her their our your not no as so if then than "
                        "what who where when how which there here do does did has have had will would can could "
                        "shall should may might must my me him them us thy thou thee".split())
+BOUNDARY = "\x00"  # marks a block boundary while parsing HTML (becomes one blank line)
 SYMBOLS = set("#|\\{}[]@^~`_$")  # markup and keyboard noise; not + - * = < > ? (arithmetic uses them)
 
 
@@ -81,7 +84,8 @@ def _split(name: str, docs: list[Document], reasons: list[str | None]) -> Step:
 # --- 1. HTML ------------------------------------------------------------------------------------------------
 
 class _TextExtractor(HTMLParser):
-    """Collects the text of a page outside boilerplate elements; blocks end in a blank line, <br> in a newline."""
+    """Collects the text of a page outside boilerplate elements: ``BOUNDARY`` where a block starts or ends,
+    a newline for <br>."""
 
     VOID = ("br", "img", "hr", "meta", "link", "input", "wbr", "source")  # elements without an end tag
 
@@ -102,14 +106,14 @@ class _TextExtractor(HTMLParser):
         elif tag == "br":
             self.parts.append("\n")
         elif tag in BLOCK_TAGS:
-            self.parts.append("\n\n")
+            self.parts.append(BOUNDARY)
 
     def handle_endtag(self, tag):
         if self.skip:
             if tag in self.skip:  # close up to the matching tag (forgives unclosed children)
                 del self.skip[len(self.skip) - 1 - self.skip[::-1].index(tag):]
         elif tag in BLOCK_TAGS:
-            self.parts.append("\n\n")
+            self.parts.append(BOUNDARY)
 
     def handle_data(self, data):
         if not self.skip:
@@ -123,8 +127,8 @@ def html_to_text(html: str) -> str:
     parser = _TextExtractor()
     parser.feed(html)
     parser.close()
-    lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    text = re.sub(f" *{BOUNDARY}[{BOUNDARY} ]*", "\n\n", "".join(parser.parts))  # boundaries in a row: one
+    return "\n".join(" ".join(line.split()) for line in text.split("\n")).strip("\n")
 
 
 def is_html(text: str) -> bool:
