@@ -79,21 +79,29 @@ class WebConfig:
 
 SIZES = {"smoke": WebConfig(pages=160, people=40, heldout_people=8, cities=8),
          "cpu": WebConfig(pages=6000, people=240, heldout_people=40),
-         "gpu": WebConfig(pages=60000, people=2000, heldout_people=200, cities=60)}
+         "gpu": WebConfig(pages=60000, people=2000, heldout_people=200, cities=60,
+                          mix=(("shakespeare", 0.015),) + WebConfig.mix[1:])}
 
 
 # --- good pages: each returns (text, truth) -----------------------------------------------------------------
 
-def shakespeare_page(rng: random.Random, text: str) -> tuple[str, dict]:
-    """A passage of whole lines from the first 90% of ``text`` (Tiny Shakespeare)."""
+def shakespeare_page(rng: random.Random, text: str, taken: list | None = None) -> tuple[str, dict]:
+    """A passage of whole lines from the first 90% of ``text`` (Tiny Shakespeare). ``taken``: a list of the
+    (start, end) spans already used, which this passage avoids when it can (overlapping passages are near
+    duplicates) and to which it adds its own."""
     if not isinstance(text, str) or len(text) < 2500:
         raise ValueError(f"shakespeare must be a text of at least 2,500 characters, got {len(text or '')!r}")
     limit = int(len(text) * 0.9)
-    cut = text.rfind("\n\n", 0, rng.randrange(limit - 2000))
-    start = cut + 2 if cut >= 0 else 0
-    stop = min(limit, start + rng.randint(300, 900))
-    end = text.rfind("\n", start, stop)
-    end = stop if end <= start else end
+    for _ in range(100):
+        cut = text.rfind("\n\n", 0, rng.randrange(limit - 2000))
+        start = cut + 2 if cut >= 0 else 0
+        stop = min(limit, start + rng.randint(300, 900))
+        end = text.rfind("\n", start, stop)
+        end = stop if end <= start else end
+        if taken is None or all(end <= a or start >= b for a, b in taken):
+            break
+    if taken is not None:
+        taken.append((start, end))
     return text[start:end].strip(), {"start": start}
 
 
@@ -134,7 +142,7 @@ def listing_page(rng: random.Random) -> tuple[str, dict]:
     pair, fmt = rng.choice(LABEL_PAIRS), rng.choice(LISTING_FORMATS)
     rows, sentiments = [], []
     for _ in range(rng.randint(4, 8)):
-        text, sentiment = w.review(rng, sentences=(1, 3))
+        text, sentiment = w.review(rng, sentences=(1, 2))
         sentiments.append(sentiment)
         rows.append(fmt.format(review=text, label=pair[0] if sentiment > 0 else pair[1]))
     return "\n".join(rows), {"labels": list(pair), "format": fmt, "sentiments": sentiments}
@@ -157,7 +165,7 @@ def fact_sentence(rng: random.Random, person: w.Person, relation: str) -> str:
 
 def encyclopedia_page(rng: random.Random, world: w.World) -> tuple[str, dict]:
     person = world.people[rng.choice(world.public)]
-    relations = rng.sample(w.RELATIONS, len(w.RELATIONS))
+    relations = rng.sample(w.RELATIONS, rng.randint(2, len(w.RELATIONS)))  # pages about one person differ
     return (f"{person.name}\n" + " ".join(fact_sentence(rng, person, r) for r in relations),
             {"person": person.name, "relations": relations})
 
@@ -246,9 +254,10 @@ def foreign_page(rng: random.Random) -> str:
     return " ".join(words) + "."
 
 
-def _good_page(rng: random.Random, kind: str, world: w.World, shakespeare: str | None) -> tuple[str, dict]:
+def _good_page(rng: random.Random, kind: str, world: w.World, shakespeare: str | None,
+               taken: list) -> tuple[str, dict]:
     if kind == "shakespeare":
-        return shakespeare_page(rng, shakespeare)
+        return shakespeare_page(rng, shakespeare, taken)
     if kind in ("encyclopedia", "qa", "comprehension"):
         return globals()[f"{kind}_page"](rng, world)
     return globals()[f"{kind}_page"](rng)
@@ -267,9 +276,9 @@ def generate(config: WebConfig, shakespeare: str | None = None) -> list[Document
         shakespeare = data.load_text("tinyshakespeare")
     rng, world = random.Random(f"web-{config.seed}"), config.world()
     kinds, weights = zip(*config.mix)
-    pages = []  # (sort key, kind, text, truth)
+    pages, taken = [], []  # (sort key, kind, text, truth); spans of Shakespeare already used
     for kind in rng.choices(kinds, weights, k=config.pages):
-        text, truth = _good_page(rng, kind, world, shakespeare)
+        text, truth = _good_page(rng, kind, world, shakespeare, taken)
         truth = {**truth, "html": rng.random() < config.html_share}
         if truth["html"]:
             text, truth = to_html(rng, text, text.split("\n")[0][:60]), {**truth, "plain": text}

@@ -209,7 +209,7 @@ def test_encyclopedia_pages_state_true_facts_of_public_people(crawl):
         name, body = m.clean_text(doc).split("\n")
         assert name == doc.truth["person"] and name in world.public
         sentences = re.split(r"(?<=\.) ", body)
-        assert len(sentences) == len(w.RELATIONS) and sorted(doc.truth["relations"]) == sorted(w.RELATIONS)
+        assert len(sentences) == len(doc.truth["relations"]) >= 2 and set(doc.truth["relations"]) <= set(w.RELATIONS)
         assert all(sentence.startswith(name) or name in sentence for sentence in sentences)
         assert all(is_true(sentence, world.people) for sentence in sentences), body
 
