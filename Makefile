@@ -38,7 +38,7 @@ run: setup
 	$(BIN)/jupyter nbconvert --to html build/$(basename $(notdir $(NB_FILE))).$(SCALE).ipynb
 
 lint: setup
-	$(BIN)/ruff check helpers tests benchmarks conftest.py
+	$(BIN)/ruff check helpers tests benchmarks scripts conftest.py
 
 # Speed measurements (not tests): printed tables, reported in the README's results.
 bench: setup
