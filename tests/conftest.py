@@ -1,6 +1,7 @@
 """Fixtures for the unit tests (the environment is set in the root conftest.py)."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,13 @@ def overfit_one_batch(model, vocab_size: int, T: int, *, steps: int, lr: float):
         loss.backward()
         optimizer.step()
     return loss.item(), x, y
+
+
+def evaluate(expression: str) -> int:
+    """An arithmetic chain such as '3+5*2' evaluated left to right, as the mini-web does ((3+5)*2), without eval."""
+    tokens = re.findall(r"\d+|[-+*]", expression)
+    assert "".join(tokens) == expression
+    value = int(tokens[0])
+    for op, number in zip(tokens[1::2], tokens[2::2]):
+        value = value + int(number) if op == "+" else value - int(number) if op == "-" else value * int(number)
+    return value

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import has_data
+from conftest import evaluate, has_data
 from helpers import miniweb as m
 from helpers import world as w
 
@@ -36,15 +36,6 @@ def crawl():
 def of_kind(docs, kind):
     return [doc for doc in docs if doc.kind == kind]
 
-
-def evaluate(expression: str) -> int:
-    """Left to right, without eval."""
-    tokens = re.findall(r"\d+|[-+*]", expression)
-    assert "".join(tokens) == expression
-    value = int(tokens[0])
-    for op, number in zip(tokens[1::2], tokens[2::2]):
-        value = value + int(number) if op == "+" else value - int(number) if op == "-" else value * int(number)
-    return value
 
 
 def template_regex(template: str, **groups: str) -> re.Pattern:

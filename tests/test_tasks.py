@@ -2,6 +2,7 @@ import re
 
 import pytest
 
+from conftest import evaluate
 from helpers import tasks
 from helpers import world as w
 from helpers.miniweb import FACT_QUESTIONS, FACT_SENTENCES
@@ -10,15 +11,6 @@ WORLD = w.World(5, people=30, heldout=10, cities=6)
 VALUE = {"born_in": r"([A-Z][a-z]+)", "year": r"(\d{4})", "job": r"([a-z]+)",  # how each relation's value looks
          "mother": r"([A-Z][a-z]+ [A-Z][a-z]+)"}
 
-
-def evaluate(expression: str) -> int:
-    """Left to right, without eval."""
-    tokens = re.findall(r"\d+|[-+*]", expression)
-    assert "".join(tokens) == expression
-    value = int(tokens[0])
-    for op, number in zip(tokens[1::2], tokens[2::2]):
-        value = value + int(number) if op == "+" else value - int(number) if op == "-" else value * int(number)
-    return value
 
 
 def asked_name(question: str, relation: str) -> str:

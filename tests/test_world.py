@@ -3,19 +3,11 @@ import re
 
 import pytest
 
+from conftest import evaluate
 from helpers import world as w
 
 SENTENCE = re.compile(r"The (\w+) was (?:(\w+) )?(\w+)\.")
 
-
-def evaluate(expression: str) -> int:
-    """Left to right, without eval: '3+5*2' is (3+5)*2."""
-    tokens = re.findall(r"\d+|[-+*]", expression)
-    assert "".join(tokens) == expression
-    value = int(tokens[0])
-    for op, number in zip(tokens[1::2], tokens[2::2]):
-        value = value + int(number) if op == "+" else value - int(number) if op == "-" else value * int(number)
-    return value
 
 
 def recount(text: str) -> int:
