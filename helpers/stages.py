@@ -97,8 +97,9 @@ def build_tokenizer(scale: str, docs: list[miniweb.Document] | None = None) -> t
     return bpe.train(text, TOKENIZER_VOCAB[scale], "gpt4-digits", SPECIAL_TOKENS)
 
 
-def load_tokenizer(scale: str, *, rebuild: bool = False) -> tok.Tokenizer:
-    """The course tokenizer of ``scale`` from ``$COURSE_HOME/tokenizers/``, built and saved when missing."""
+def load_tokenizer(scale: str, *, rebuild: bool = False, docs: list[miniweb.Document] | None = None) -> tok.Tokenizer:
+    """The course tokenizer of ``scale`` from ``$COURSE_HOME/tokenizers/``, built and saved when missing (from
+    ``docs``, the clean web, when the caller has it already; else ``clean_web`` runs)."""
     path = tokenizer_path(scale)
     if path.exists() and not rebuild:
         tokenizer = tok.Tokenizer.load(path)
@@ -107,7 +108,7 @@ def load_tokenizer(scale: str, *, rebuild: bool = False) -> tok.Tokenizer:
             raise ValueError(f"{path} is not the course tokenizer: it lacks the special tokens {missing}. Delete "
                              f"it, or rebuild it with load_tokenizer({scale!r}, rebuild=True).")
         return tokenizer
-    tokenizer = build_tokenizer(scale)
+    tokenizer = build_tokenizer(scale, docs)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tokenizer.save(tmp)
@@ -156,14 +157,15 @@ def sample_text(model: GPT, tokenizer: tok.Tokenizer, tokens: int = 80, seed: in
     return tokenizer.decode(out[0, 1:].tolist())
 
 
-def build_base(scale: str, *, seed: int = 1337, progress: bool = True) -> tuple[GPT, dict]:
+def build_base(scale: str, *, seed: int = 1337, progress: bool = True,
+               docs: list[miniweb.Document] | None = None) -> tuple[GPT, dict]:
     """The course's base model: the LLaMA-switch GPT pretrained on the clean mini-web with the course tokenizer.
 
     It trains in segments, drawing a sample after each (``SAMPLE_AT``), through a resume file under
     ``$COURSE_HOME/runs/``: a build that was stopped continues where it stopped when called again."""
     model_config, train_config = scales.pick(**BASE_SIZES, scale=scale)
-    docs = clean_web(scale)[0]
-    tokenizer = load_tokenizer(scale)
+    docs = clean_web(scale)[0] if docs is None else docs  # the clean web, cleaned once
+    tokenizer = load_tokenizer(scale, docs=docs)
     train_docs, val_docs = split_docs(docs)
     train_tokens, val_tokens = encode_docs(train_docs, tokenizer), encode_docs(val_docs, tokenizer)
     devices.seed_everything(seed)

@@ -67,3 +67,13 @@ def test_base_stage_at_smoke_scale_learns_and_samples(course_home):
     artifacts.save(model, artifacts.checkpoint_path("base", "cpu"), meta)  # the smoke model in the cpu place
     with pytest.raises(artifacts.CheckpointError, match="'base' at scale 'smoke', not 'base' at 'cpu'"):
         artifacts.load_or_build("base", "cpu", stages.build_base)
+
+
+def test_tokenizer_stage_uses_the_clean_web_it_is_given(course_home, monkeypatch):
+    def no_cleaning(scale):
+        raise AssertionError("clean_web ran although the caller passed the clean documents")
+
+    monkeypatch.setattr(stages, "clean_web", no_cleaning)
+    docs = [miniweb.Document(i, "qa", f"Q: What is {i}+{i}?\nA: {2 * i}") for i in range(50)]
+    tokenizer = stages.load_tokenizer("smoke", docs=docs)
+    assert set(stages.SPECIAL_TOKENS) <= set(tokenizer.special_tokens) and stages.tokenizer_path("smoke").exists()
