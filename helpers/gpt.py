@@ -242,10 +242,14 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def embed(self, idx: torch.Tensor, start: int = 0):
-        """Token (+ learned position) embeddings (B, T, C), and the RoPE angles for positions start.."""
-        T = idx.size(1)
+    def embed(self, idx: torch.Tensor, start: int = 0, prefix: torch.Tensor | None = None):
+        """Token (+ learned position) embeddings (B, T, C), and the RoPE angles for positions start..
+
+        A ``prefix`` (B or 1, P, C) goes in front of the token embeddings and is placed like tokens are."""
         x = self.wte(idx)  # (B, T, C)
+        if prefix is not None:
+            x = torch.cat([prefix.to(x.dtype).expand(idx.size(0), -1, -1), x], dim=1)
+        T = x.size(1)
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(start, start + T, device=idx.device))
         rope = None
@@ -253,21 +257,37 @@ class GPT(nn.Module):
             rope = (self.rope_cos[start:start + T], self.rope_sin[start:start + T])  # (T, hs/2) each
         return self.drop(x), rope
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None,
+                prefix: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, T, vocab_size) and the mean cross-entropy against ``targets`` (or None).
 
-        With a ``cache``, ``idx`` holds only the new tokens; their keys and values are appended to it."""
+        With a ``cache``, ``idx`` holds only the new tokens; their keys and values are appended to it.
+        ``prefix`` (P, C) or (B, P, C) are vectors placed before the tokens' embeddings, at positions 0..P-1
+        (the soft prompt of prompt tuning, notebook 06); the logits and loss are those of the tokens only."""
         lm.check_ids(idx, self.config.vocab_size)
         B, T = idx.shape
+        P = 0 if prefix is None else self._check_prefix(prefix, B, cache)
         start = 0 if cache is None else len(cache)
-        if start + T > self.config.block_size:
-            raise ValueError(f"Sequence of length {start + T} is longer than block_size={self.config.block_size}")
-        x, rope = self.embed(idx, start)
+        if start + P + T > self.config.block_size:
+            raise ValueError(f"Sequence of length {start + P + T} is longer than block_size={self.config.block_size}")
+        x, rope = self.embed(idx, start, None if prefix is None else prefix.reshape(-1, P, prefix.size(-1)))
         for layer, block in enumerate(self.blocks):
             x = block(x, rope, cache, layer)
-        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
+        logits = self.lm_head(self.ln_f(x[:, P:]))  # (B, T, vocab_size)
         return logits, lm.lm_loss(logits, targets)
+
+    def _check_prefix(self, prefix, B: int, cache: KVCache | None) -> int:
+        if cache is not None:
+            raise ValueError("prefix and cache cannot be combined: put the prefix in the first forward call only.")
+        if not isinstance(prefix, torch.Tensor) or not prefix.dtype.is_floating_point:
+            raise TypeError(f"prefix must be a float tensor of shape (P, {self.config.n_embd}) or "
+                            f"(B, P, {self.config.n_embd}), got {getattr(prefix, 'dtype', type(prefix).__name__)}")
+        if prefix.dim() == 2:
+            prefix = prefix[None]
+        if prefix.dim() != 3 or prefix.size(-1) != self.config.n_embd or prefix.size(0) not in (1, B):
+            raise ValueError(f"prefix must have shape (P, {self.config.n_embd}) or ({B}, P, {self.config.n_embd}), "
+                             f"got {tuple(prefix.shape)}")
+        return prefix.size(-2)
 
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:
