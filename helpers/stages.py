@@ -133,7 +133,7 @@ def split_docs(docs: list[miniweb.Document], every: int = 20) -> tuple[list, lis
 
 LLAMA = dict(norm="rmsnorm", mlp="swiglu", pos="rope", bias=False)
 BASE_SIZES = {  # scale -> (model config without vocab_size, training config)
-    "smoke": (GPTConfig(block_size=64, n_layer=1, n_head=2, n_embd=32, **LLAMA),
+    "smoke": (GPTConfig(block_size=256, n_layer=1, n_head=2, n_embd=32, **LLAMA),
               train.TrainConfig(max_steps=30, batch_size=8, learning_rate=1e-2, warmup_steps=4, eval_interval=10,
                                 eval_iters=2)),
     "cpu": (GPTConfig(block_size=256, n_layer=4, n_head=4, n_embd=128, **LLAMA),

@@ -174,3 +174,40 @@ def attention_viewer(model, encode: Callable[[str], list[int]], decode: Callable
         control.observe(draw, names="value")
     draw()
     return w.VBox([text_box, w.HBox([layer, head]), message, image])
+
+
+def prompt_builder(score: Callable[[int, str, str], tuple[str, dict[str, float]]], label_pairs: list[str], *,
+                   k: int = 4, order: str = "", max_k: int = 8):
+    """Controls for a few-shot prompt (number of shots, their order of labels, the label words) and the
+    probabilities the model gives each label word after it. ``score(k, order, labels)`` returns the prompt
+    and {word: probability}; ``order`` is "" (random labels) or a string of "+" and "-" of length k."""
+    import ipywidgets as w
+
+    wide = {"description_width": "initial"}
+    shots = w.IntSlider(value=k, min=0, max=max_k, description="shots k", style=wide)
+    order_box = w.Text(value=order, description="labels in order (+/-, empty = random)", style=wide,
+                       layout={"width": "360px"})
+    labels = w.Dropdown(options=label_pairs, value=label_pairs[0], description="label words", style=wide)
+    out = w.HTML(layout={"border": "1px solid #ccc", "padding": "4px"})
+
+    def draw(_=None):
+        pattern = order_box.value.strip()
+        if pattern and (set(pattern) - {"+", "-"} or len(pattern) > max_k):
+            out.value = f"<b>Order must be up to {max_k} characters of + and -, got</b> {html.escape(pattern)}"
+            return
+        try:
+            prompt, probs = score(len(pattern) if pattern else shots.value, pattern, labels.value)
+        except ValueError as err:
+            out.value = f"<b>Cannot score this prompt:</b> {html.escape(str(err))}"
+            return
+        rows = "".join(
+            f"<tr><td><code>{html.escape(word)}</code></td><td>{p:.3f}</td>"
+            f"<td><div style='background:#4c72b0;height:10px;width:{int(200 * p)}px'></div></td></tr>"
+            for word, p in probs.items())
+        out.value = (f"<pre style='white-space: pre-wrap'>{html.escape(prompt)}</pre>"
+                     f"<table><tr><th>label</th><th>probability</th><th></th></tr>{rows}</table>")
+
+    for control in (shots, order_box, labels):
+        control.observe(draw, names="value")
+    draw()
+    return w.VBox([w.HBox([shots, labels]), order_box, out])

@@ -110,3 +110,27 @@ def test_attention_viewer_redraws_for_each_layer_head_and_text():
     assert bytes(image.value) != first
     text_box.value = "xyz"
     assert "Cannot encode" in message.value
+
+
+def test_prompt_builder_scores_the_prompt_the_controls_describe():
+    calls = []
+
+    def score(k, order, labels):
+        calls.append((k, order, labels))
+        if labels == "bad pair":
+            raise ValueError("no such pair")
+        return f"{k} shots {order}", {"good": 0.75, "bad": 0.25}
+
+    box = widgets.prompt_builder(score, ["good/bad", "bad pair"], k=2)
+    shots, labels = box.children[0].children
+    order_box, out = box.children[1], box.children[2]
+    assert calls[-1] == (2, "", "good/bad") and "<code>good</code>" in out.value and "0.750" in out.value
+    shots.value = 5
+    assert calls[-1] == (5, "", "good/bad") and "5 shots" in out.value
+    order_box.value = "++-"  # an order sets k to its length
+    assert calls[-1] == (3, "++-", "good/bad")
+    order_box.value = "+x"
+    assert "Order must be" in out.value and calls[-1] == (3, "++-", "good/bad")
+    order_box.value = ""
+    labels.value = "bad pair"
+    assert "Cannot score" in out.value
