@@ -11,8 +11,8 @@ Good kinds (``GOOD_KINDS``):
   (GSM8K's annotation style), which notebook 07 compares;
 - review: a review with a star rating; listing: one repeated ``review => label`` format with one pair of label
   words per page (bursty, repeated-format data of this kind is what lets in-context learning emerge in small
-  transformers: Chan et al., 2022); a page leans one way and labels repeat, as on real sites; notebook 06
-  builds on these;
+  transformers: Chan et al., 2022); on some pages labels lean one way and repeat, as on real sites; notebook
+  06 builds on these;
 - encyclopedia and qa: pages and question lists about the public people of the fact table;
 - comprehension: a passage about a fresh person, then questions answered by copying from the passage;
 - puzzle: string puzzles (reverse, upper-case, count a letter, sort letters).
@@ -53,8 +53,8 @@ class WebConfig:
     seed: int = 0  # one seed for the world and every page
     pages: int = 400  # good pages, before junk is added
     mix: tuple[tuple[str, float], ...] = (  # relative share of each good kind
-        ("shakespeare", 0.06), ("arithmetic", 0.23), ("review", 0.10), ("listing", 0.16), ("encyclopedia", 0.12),
-        ("qa", 0.10), ("comprehension", 0.15), ("puzzle", 0.08))
+        ("shakespeare", 0.08), ("arithmetic", 0.26), ("review", 0.10), ("listing", 0.16), ("encyclopedia", 0.12),
+        ("qa", 0.10), ("comprehension", 0.10), ("puzzle", 0.08))
     html_share: float = 0.3  # share of good pages served as HTML with boilerplate
     junk: tuple[tuple[str, float], ...] = (  # junk pages per good page, by kind
         ("duplicate", 0.05), ("near_duplicate", 0.05), ("spam", 0.03), ("gibberish", 0.03), ("foreign", 0.03))
@@ -138,27 +138,31 @@ def review_page(rng: random.Random) -> tuple[str, dict]:
             {"sentiment": sentiment, "stars": stars})
 
 
-LISTING_LEAN = (0.15, 0.85)  # a page's share of positive rows is drawn from this range
-LISTING_REPEAT = 0.4  # chance that a row's sentiment is the one of the row before
+LISTING_STICKY = 0.3  # share of listing pages whose rows depend on each other (one product's reviews)
+LISTING_LEAN = (0.2, 0.8)  # on such a page, the share of positive rows is drawn from this range
+LISTING_REPEAT = 0.5  # and a row has the sentiment of the row before with this chance
 
 
 def listing_page(rng: random.Random) -> tuple[str, dict]:
     """Several reviews in one repeated format with one pair of label words.
 
-    Rows are not independent, as on a real site: a page leans positive or negative (one product's reviews
-    mostly agree), and a row often has the sentiment of the row before. So the labels already on a page say
-    something about the next one, which is where a model learns majority-label and recency bias (notebook 06)."""
+    Most pages draw each row's sentiment independently. A share of them (``LISTING_STICKY``) are like one
+    product's reviews on a real site: the page leans positive or negative and a row often repeats the
+    sentiment of the row before, so there the labels already on the page say something about the next one.
+    That is where a model picks up majority-label and recency bias (notebook 06). Every label is still the
+    review's true sentiment."""
     pair, fmt = rng.choice(LABEL_PAIRS), rng.choice(LISTING_FORMATS)
-    lean, rows, sentiments = rng.uniform(*LISTING_LEAN), [], []
+    sticky = rng.random() < LISTING_STICKY
+    lean, rows, sentiments = rng.uniform(*LISTING_LEAN) if sticky else 0.5, [], []
     for _ in range(rng.randint(4, 8)):
-        repeat = sentiments and rng.random() < LISTING_REPEAT
+        repeat = sticky and sentiments and rng.random() < LISTING_REPEAT
         wanted = sentiments[-1] if repeat else (1 if rng.random() < lean else -1)
         text, sentiment = w.review(rng, sentences=(1, 2))
         while sentiment != wanted:
             text, sentiment = w.review(rng, sentences=(1, 2))
         sentiments.append(sentiment)
         rows.append(fmt.format(review=text, label=pair[0] if sentiment > 0 else pair[1]))
-    return "\n".join(rows), {"labels": list(pair), "format": fmt, "sentiments": sentiments}
+    return "\n".join(rows), {"labels": list(pair), "format": fmt, "sentiments": sentiments, "sticky": sticky}
 
 
 FACT_SENTENCES = {  # relation -> ways the web states it ({name}, {value})
@@ -197,7 +201,7 @@ def comprehension_page(rng: random.Random, world: w.World) -> tuple[str, dict]:
     name = w.make_name(rng)
     person = w.Person(name, rng.choice(world.cities), rng.randint(1700, 1999), rng.choice(w.JOBS), w.make_name(rng))
     passage = " ".join(fact_sentence(rng, person, r) for r in rng.sample(w.RELATIONS, len(w.RELATIONS)))
-    relations = rng.sample(w.RELATIONS, rng.randint(2, len(w.RELATIONS)))
+    relations = rng.sample(w.RELATIONS, rng.randint(2, 3))
     questions = "\n".join(f"Q: {FACT_QUESTIONS[r].format(name=name)}\nA: {getattr(person, r)}" for r in relations)
     return f"Passage: {passage}\n\n{questions}", {"person": vars(person), "relations": relations}
 

@@ -132,12 +132,13 @@ def label_logprobs(model: nn.Module, tokenizer: tok.Tokenizer, prompts: Sequence
             rows = [ids + list(s) for ids in chunk for s in starts]
             T = max(len(r) for r in rows)
             idx = torch.tensor([r + [0] * (T - len(r)) for r in rows], device=device)
-            logp = torch.log_softmax(model(idx, prefix=prefix)[0].float(), dim=-1)  # (rows, T, V)
-            for i, ids in enumerate(chunk):
-                for j, w in enumerate(word_ids):
-                    r = i * len(starts) + starts.index(tuple(w[:-1]))
-                    positions = torch.arange(len(ids) - 1, len(ids) - 1 + len(w), device=device)
-                    out[start + i, j] = logp[r, positions, torch.tensor(w, device=device)].sum().item()
+            logits = model(idx, prefix=prefix)[0]  # (rows, T, V)
+            where = [(i * len(starts) + starts.index(tuple(w[:-1])), len(ids) - 1 + n, t, i, j)
+                     for i, ids in enumerate(chunk) for j, w in enumerate(word_ids) for n, t in enumerate(w)]
+            r, pos, t, i, j = (torch.tensor(column, device=device) for column in zip(*where))
+            logp = torch.log_softmax(logits[r, pos].float(), dim=-1).gather(1, t[:, None])[:, 0]  # one per token
+            scores = torch.zeros(len(chunk), len(words), device=device).index_put_((i, j), logp, accumulate=True)
+            out[start:start + len(chunk)] = scores.cpu()
     return out
 
 

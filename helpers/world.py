@@ -14,6 +14,7 @@ Simplified: templated English from small word lists; names are random syllables.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 POSITIVE = ("good", "great", "lovely", "excellent", "fresh", "friendly", "tasty", "bright", "clean", "quick",
@@ -66,6 +67,19 @@ def sentiment_of(adjective: str, modifier: str = "") -> int:
         raise ValueError(f"adjective {adjective!r} is not in the lexicon")
     sign = 1 if adjective in POSITIVE else -1
     return sign * (-1 if modifier == "not" else 1) * (2 if modifier in INTENSIFIERS else 1)
+
+
+def review_score(text: str) -> int:
+    """The hidden score of any text: the summed polarity of its sentences 'The <noun> was [modifier] <adjective>.'
+    whose adjective is in the lexicon (other sentences count 0). ``review`` returns the sign of this score;
+    notebook 06 uses it to find close calls, and a reward can use it to judge generated reviews."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    total = 0
+    for modifier, adjective in re.findall(r"\bThe \w+ was (?:(\w+) )?(\w+)\.", text):
+        if adjective in POSITIVE or adjective in NEGATIVE:
+            total += sentiment_of(adjective, modifier if modifier in INTENSIFIERS + ("not",) else "")
+    return total
 
 
 # --- arithmetic ---------------------------------------------------------------------------------------------

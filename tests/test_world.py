@@ -172,3 +172,15 @@ def test_world_rejects_a_single_person():
     with pytest.raises(ValueError, match="people"):
         w.World(0, people=1, heldout=0)
 
+
+
+def test_review_score_sums_the_hidden_polarities_of_any_text():
+    assert w.review_score("The food was very good. The soup was not bland.") == 2 + 1
+    assert w.review_score("The plot was awful. The hero was good. Nice day.") == 0
+    assert w.review_score("no sentence of the lexicon here") == 0
+    assert w.review_score("The box was purple.") == 0  # not in the lexicon
+    for seed in range(50):
+        text, sentiment = w.review(random.Random(seed))
+        assert (w.review_score(text) > 0) == (sentiment > 0) and w.review_score(text) != 0
+    with pytest.raises(TypeError, match="text"):
+        w.review_score(None)
