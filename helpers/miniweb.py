@@ -11,8 +11,7 @@ Good kinds (``GOOD_KINDS``):
   (GSM8K's annotation style), which notebook 07 compares;
 - review: a review with a star rating; listing: one repeated ``review => label`` format with one pair of label
   words per page (bursty, repeated-format data of this kind is what lets in-context learning emerge in small
-  transformers: Chan et al., 2022); on some pages labels lean one way and repeat, as on real sites; notebook
-  06 builds on these;
+  transformers: Chan et al., 2022); notebook 06 builds on these;
 - encyclopedia and qa: pages and question lists about the public people of the fact table;
 - comprehension: a passage about a fresh person, then questions answered by copying from the passage;
 - puzzle: string puzzles (reverse, upper-case, count a letter, sort letters).
@@ -138,31 +137,15 @@ def review_page(rng: random.Random) -> tuple[str, dict]:
             {"sentiment": sentiment, "stars": stars})
 
 
-LISTING_STICKY = 0.3  # share of listing pages whose rows depend on each other (one product's reviews)
-LISTING_LEAN = (0.2, 0.8)  # on such a page, the share of positive rows is drawn from this range
-LISTING_REPEAT = 0.5  # and a row has the sentiment of the row before with this chance
-
-
 def listing_page(rng: random.Random) -> tuple[str, dict]:
-    """Several reviews in one repeated format with one pair of label words.
-
-    Most pages draw each row's sentiment independently. A share of them (``LISTING_STICKY``) are like one
-    product's reviews on a real site: the page leans positive or negative and a row often repeats the
-    sentiment of the row before, so there the labels already on the page say something about the next one.
-    That is where a model picks up majority-label and recency bias (notebook 06). Every label is still the
-    review's true sentiment."""
+    """Several reviews in one repeated format with one pair of label words."""
     pair, fmt = rng.choice(LABEL_PAIRS), rng.choice(LISTING_FORMATS)
-    sticky = rng.random() < LISTING_STICKY
-    lean, rows, sentiments = rng.uniform(*LISTING_LEAN) if sticky else 0.5, [], []
+    rows, sentiments = [], []
     for _ in range(rng.randint(4, 8)):
-        repeat = sticky and sentiments and rng.random() < LISTING_REPEAT
-        wanted = sentiments[-1] if repeat else (1 if rng.random() < lean else -1)
         text, sentiment = w.review(rng, sentences=(1, 2))
-        while sentiment != wanted:
-            text, sentiment = w.review(rng, sentences=(1, 2))
         sentiments.append(sentiment)
         rows.append(fmt.format(review=text, label=pair[0] if sentiment > 0 else pair[1]))
-    return "\n".join(rows), {"labels": list(pair), "format": fmt, "sentiments": sentiments, "sticky": sticky}
+    return "\n".join(rows), {"labels": list(pair), "format": fmt, "sentiments": sentiments}
 
 
 FACT_SENTENCES = {  # relation -> ways the web states it ({name}, {value})

@@ -430,20 +430,3 @@ def test_sizes_are_configs_that_grow():
     assert list(m.SIZES) == ["smoke", "cpu", "gpu"]
     pages = [config.pages for config in m.SIZES.values()]
     assert pages == sorted(pages) and all(isinstance(c, m.WebConfig) for c in m.SIZES.values())
-
-
-def test_some_listing_pages_lean_and_repeat_so_context_labels_carry_information():
-    # Notebook 06's majority-label and recency bias come from here: on a "sticky" listing page a row's label
-    # often repeats the row before and the page leans one way; on the others rows are independent.
-    crawl = m.generate(m.WebConfig(seed=3, pages=1500, mix=(("listing", 1),)))
-    same, total, shares = {True: 0, False: 0}, {True: 0, False: 0}, []
-    for doc in of_kind(crawl, "listing"):
-        s, sticky = doc.truth["sentiments"], doc.truth["sticky"]
-        same[sticky] += sum(a == b for a, b in zip(s, s[1:]))
-        total[sticky] += len(s) - 1
-        if sticky:
-            shares.append(sum(x > 0 for x in s) / len(s))
-    assert 0.2 < total[True] / (total[True] + total[False]) < 0.4
-    assert same[True] / total[True] > 0.7, f"sticky rows repeat the previous label {same[True] / total[True]:.2f}"
-    assert abs(same[False] / total[False] - 0.5) < 0.03, "independent rows repeat about half the time"
-    assert min(shares) == 0 and max(shares) == 1 and 0.4 < sum(shares) / len(shares) < 0.6
