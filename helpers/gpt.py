@@ -266,17 +266,18 @@ class GPT(nn.Module):
         (the soft prompt of prompt tuning, notebook 06); the logits and loss are those of the tokens only."""
         lm.check_ids(idx, self.config.vocab_size)
         B, T = idx.shape
-        P = 0 if prefix is None else self._check_prefix(prefix, B, cache)
+        prefix = None if prefix is None else self._check_prefix(prefix, B, cache)  # (B or 1, P, C)
+        P = 0 if prefix is None else prefix.size(1)
         start = 0 if cache is None else len(cache)
         if start + P + T > self.config.block_size:
             raise ValueError(f"Sequence of length {start + P + T} is longer than block_size={self.config.block_size}")
-        x, rope = self.embed(idx, start, None if prefix is None else prefix.reshape(-1, P, prefix.size(-1)))
+        x, rope = self.embed(idx, start, prefix)
         for layer, block in enumerate(self.blocks):
             x = block(x, rope, cache, layer)
         logits = self.lm_head(self.ln_f(x[:, P:]))  # (B, T, vocab_size)
         return logits, lm.lm_loss(logits, targets)
 
-    def _check_prefix(self, prefix, B: int, cache: KVCache | None) -> int:
+    def _check_prefix(self, prefix, B: int, cache: KVCache | None) -> torch.Tensor:
         if cache is not None:
             raise ValueError("prefix and cache cannot be combined: put the prefix in the first forward call only.")
         if not isinstance(prefix, torch.Tensor) or not prefix.dtype.is_floating_point:
@@ -287,7 +288,7 @@ class GPT(nn.Module):
         if prefix.dim() != 3 or prefix.size(-1) != self.config.n_embd or prefix.size(0) not in (1, B):
             raise ValueError(f"prefix must have shape (P, {self.config.n_embd}) or ({B}, P, {self.config.n_embd}), "
                              f"got {tuple(prefix.shape)}")
-        return prefix.size(-2)
+        return prefix
 
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:

@@ -130,8 +130,7 @@ def label_logprobs(model: nn.Module, tokenizer: tok.Tokenizer, prompts: Sequence
             # last. Every one-token word shares the row of the bare prompt.
             starts = sorted({tuple(w[:-1]) for w in word_ids}, key=len)
             rows = [ids + list(s) for ids in chunk for s in starts]
-            T = max(len(r) for r in rows)
-            idx = torch.tensor([r + [0] * (T - len(r)) for r in rows], device=device)
+            idx = torch.tensor(tok.pad(rows, 0)[0], device=device)  # right padding, never looked at
             logits = model(idx, prefix=prefix)[0]  # (rows, T, V)
             where = [(i * len(starts) + starts.index(tuple(w[:-1])), len(ids) - 1 + n, t, i, j)
                      for i, ids in enumerate(chunk) for j, w in enumerate(word_ids) for n, t in enumerate(w)]
@@ -220,10 +219,7 @@ def label_batch(tokenizer: tok.Tokenizer, prompts: Sequence[str], answers: Seque
         p, a = [bos] + tokenizer.encode_ordinary(prompt), tokenizer.encode_ordinary(" " + answer)
         rows.append(p + a[:-1])
         targets.append([lm.IGNORE_INDEX] * (len(p) - 1) + a)
-    T = max(len(r) for r in rows)
-    pad = lm.IGNORE_INDEX
-    return (torch.tensor([r + [0] * (T - len(r)) for r in rows]),
-            torch.tensor([t + [pad] * (T - len(t)) for t in targets]))
+    return torch.tensor(tok.pad(rows, 0)[0]), torch.tensor(tok.pad(targets, lm.IGNORE_INDEX)[0])
 
 
 def train_labels(model: nn.Module, tokenizer: tok.Tokenizer, prompts: Sequence[str], answers: Sequence[str], *,
@@ -240,6 +236,7 @@ def train_labels(model: nn.Module, tokenizer: tok.Tokenizer, prompts: Sequence[s
     rng, device = random.Random(seed), next(model.parameters()).device
     order, losses, begin = list(range(len(prompts))), [], time.perf_counter()
     context = frozen(model) if soft_prompt is not None else contextlib.nullcontext()
+    was_training = model.training
     with context:
         model.train()
         for _ in range(steps):
@@ -251,5 +248,5 @@ def train_labels(model: nn.Module, tokenizer: tok.Tokenizer, prompts: Sequence[s
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        model.eval()
+        model.train(was_training)
     return {"losses": losses, "seconds": time.perf_counter() - begin, "trained": sum(p.numel() for p in params)}

@@ -78,7 +78,7 @@ def review_score(text: str) -> int:
     total = 0
     for modifier, adjective in re.findall(r"\bThe \w+ was (?:(\w+) )?(\w+)\.", text):
         if adjective in POSITIVE or adjective in NEGATIVE:
-            total += sentiment_of(adjective, modifier if modifier in INTENSIFIERS + ("not",) else "")
+            total += sentiment_of(adjective, modifier)  # a word that is neither "not" nor an intensifier counts 1
     return total
 
 

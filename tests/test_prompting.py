@@ -139,6 +139,7 @@ def test_soft_prompt_gradients_reach_only_the_prompt_and_it_learns():
     assert result["trained"] == 4 * 16
     assert all(torch.equal(p, before[name]) and p.grad is None for name, p in model.named_parameters())
     assert all(p.requires_grad for p in model.parameters())  # restored after training
+    assert not model.training  # and so is the mode
     assert not torch.equal(soft.vectors, start) and soft.vectors.grad is not None
     with torch.no_grad():  # a random tiny model barely listens to a prefix; notebook 06 shows a trained one does
         assert model(ids, targets, prefix=soft())[1].item() < loss_before - 0.01
