@@ -3,7 +3,9 @@
 - ``worksheet_prompt``: a problem in the mini-web's worksheet format, after one solved example of the wanted
   mode (direct answer, worked steps, or calculator calls), so the model knows which kind of page it is on.
 - ``extract_answer``: the integer after the last ``A:`` of a solution (or of a bare direct answer).
-- ``majority_vote``: self-consistency's vote over the extracted answers (Wang et al., 2023).
+- ``majority_vote``: self-consistency's vote over the extracted answers (Wang et al., 2023), and
+  ``sample_solutions``, which draws the N solutions it votes over in one batch.
+- ``first_error``: where a worked solution first goes wrong (a misread number, a wrong sum, a missing step).
 - ``calculate``: a tiny parser for integer arithmetic (``+ - *``, parentheses, unary minus). It never calls
   ``eval``: anything but digits, operators, parentheses and spaces is refused with ``CalculatorError``.
 - ``generate_with_calculator``: decoding with a tool. When the model has written ``<<expression=`` (the
@@ -63,6 +65,54 @@ def majority_vote(answers: Iterable[int | None]) -> int | None:
     if not counts:
         return None
     return max(counts, key=counts.get)  # Counter keeps first-seen order, and max keeps the first of equals
+
+
+STEP = re.compile(r"(-?\d+)([-+*])(\d+)=(-?\d+)")  # one worked step: "12-5=7"
+
+
+def first_error(problem: Chain, text: str) -> tuple[int, str] | None:
+    """Where the worked solution ``text`` of ``problem`` first goes wrong, as (step index, kind); None if right.
+
+    Kinds: ``"copy"`` (the step is not the next operation: a number misread from the problem or carried
+    wrong), ``"arithmetic"`` (the right operation, a wrong result), ``"missing"`` (fewer steps than the problem
+    needs; index = steps written), ``"extra"`` (more steps), ``"answer"`` (every step right, a wrong or absent
+    final answer; index = number of steps)."""
+    if not isinstance(problem, Chain):
+        raise TypeError(f"problem must be a world.Chain, got {type(problem).__name__}")
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    work = text.split("A:")[0]
+    written = [(f"{a}{op}{b}", int(v)) for a, op, b, v in STEP.findall(work)]
+    for i, ((step, value), (true_step, true_value)) in enumerate(zip(written, problem.steps)):
+        if step != true_step:
+            return i, "copy"
+        if value != true_value:
+            return i, "arithmetic"
+    if len(written) < len(problem.steps):
+        return len(written), "missing"
+    if len(written) > len(problem.steps):
+        return len(problem.steps), "extra"
+    return None if extract_answer(text) == problem.answer else (len(written), "answer")
+
+
+@torch.no_grad()
+def sample_solutions(model: nn.Module, tokenizer: tok.Tokenizer, prompt: str, n: int, max_new_tokens: int = 90, *,
+                     temperature: float = 0.8, stop: str = "\n\n",
+                     generator: torch.Generator | None = None) -> list[str]:
+    """``n`` continuations of one ``prompt`` (BOS in front), sampled together as one batch, each cut at ``stop``.
+
+    No calculator: this is the self-consistency sampler (the same prompt n times, so no padding is needed)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    device = next(model.parameters()).device
+    ids = [tokenizer.special_tokens[tok.BOS]] + tokenizer.encode_ordinary(prompt)
+    if len(ids) + max_new_tokens > model.config.block_size:
+        raise ValueError(f"prompt ({len(ids)} tokens with BOS) + max_new_tokens ({max_new_tokens}) must fit in "
+                         f"block_size={model.config.block_size}")
+    idx = torch.tensor([ids] * n, device=device)
+    out = sampling.generate(model, idx, max_new_tokens, temperature=temperature, generator=generator)
+    texts = [tokenizer.decode(row[len(ids):].tolist()) for row in out]
+    return [t.split(stop)[0] if stop else t for t in texts]
 
 
 def _tokens(expression: str) -> list[str]:

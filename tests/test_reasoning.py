@@ -97,3 +97,49 @@ def test_generate_with_calculator_checks_its_arguments():
         reasoning.generate_with_calculator(model, BYTES, "x" * 200)
     with pytest.raises(ValueError, match="max_new_tokens"):
         reasoning.generate_with_calculator(model, BYTES, "x", -1)
+
+
+PROBLEM = w.Chain("9+4-2+5", (("9+4", 13), ("13-2", 11), ("11+5", 16)), 16)
+
+
+@pytest.mark.parametrize("text, error", [
+    (" 9+4=13, 13-2=11, 11+5=16\nA: 16", None),
+    (" 9+4=13, 13-2=12, 12+5=17\nA: 17", (1, "arithmetic")),
+    (" 9+4=13, 13-3=10, 10+5=15\nA: 15", (1, "copy")),  # misread the 2
+    (" 9+4=13, 11+5=16\nA: 16", (1, "copy")),  # skipped a step
+    (" 9+4=13, 13-2=11\nA: 11", (2, "missing")),
+    (" 9+4=13, 13-2=11, 11+5=16, 16+1=17\nA: 17", (3, "extra")),
+    (" 9+4=13, 13-2=11, 11+5=16\nA: 61", (3, "answer")),
+    (" 9+4=13, 13-2=11, 11+5=16", (3, "answer")),
+    ("", (0, "missing"))])
+def test_first_error_names_the_first_wrong_step_and_its_kind(text, error):
+    assert reasoning.first_error(PROBLEM, text) == error
+
+
+def test_first_error_reads_negative_values_and_checks_types():
+    chain = w.Chain("2-9+1", (("2-9", -7), ("-7+1", -6)), -6)
+    assert reasoning.first_error(chain, " 2-9=-7, -7+1=-6\nA: -6") is None
+    assert reasoning.first_error(chain, " 2-9=7, 7+1=8\nA: 8") == (0, "arithmetic")
+    with pytest.raises(TypeError, match="problem"):
+        reasoning.first_error("2-9+1", "")
+    with pytest.raises(TypeError, match="text"):
+        reasoning.first_error(chain, None)
+
+
+def test_sample_solutions_draws_n_independent_samples_cut_at_the_stop():
+    torch.manual_seed(0)
+    model = gpt.GPT(gpt.GPTConfig(vocab_size=257, block_size=64, n_layer=1, n_head=1, n_embd=8))
+    samples = reasoning.sample_solutions(model, BYTES, "Q: 1+1\nW:", 6, 20, temperature=1.0, stop="",
+                                         generator=torch.Generator().manual_seed(1))
+    assert len(samples) == 6 and len(set(samples)) > 1  # a random model: the samples differ
+    again = reasoning.sample_solutions(model, BYTES, "Q: 1+1\nW:", 6, 20, temperature=1.0, stop="",
+                                       generator=torch.Generator().manual_seed(1))
+    assert again == samples  # the generator makes them repeatable
+    greedy = reasoning.sample_solutions(model, BYTES, "Q: 1+1\nW:", 3, 20, temperature=0, stop="")
+    assert len(set(greedy)) == 1
+    cut = reasoning.sample_solutions(model, BYTES, "Q: 1+1\nW:", 3, 20, temperature=1.0, stop=greedy[0][5])
+    assert all(greedy[0][5] not in s for s in cut)
+    with pytest.raises(ValueError, match="n must"):
+        reasoning.sample_solutions(model, BYTES, "x", 0)
+    with pytest.raises(ValueError, match="block_size"):
+        reasoning.sample_solutions(model, BYTES, "x" * 60, 2, 10)
