@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from helpers import artifacts, bpe, cleaning, data, miniweb, ngram, sampling, train
+from helpers import artifacts, bpe, chat, cleaning, data, miniweb, ngram, sampling, sft, train
 from helpers import device as devices
 from helpers import scale as scales
 from helpers import tokenizer as tok
@@ -188,6 +188,48 @@ def build_base(scale: str, *, seed: int = 1337, progress: bool = True,
         "tokenizer_sha256": data.sha256_of(tokenizer_path(scale)), "val_loss": history.val_loss[-1],
         "train_tokens": len(train_tokens), "steps": len(history.step), "train_seconds": history.seconds,
         "tokens_per_s": history.tokens_per_s, "device": str(device), "samples": samples,
+        "history": {"step": history.step, "train_loss": history.train_loss,
+                    "eval_step": history.eval_step, "val_loss": history.val_loss},
+    }
+    return model.cpu().eval(), metadata
+
+
+SFT_SIZES = {  # scale -> (training examples per task family, training config); the model is the base model's
+    "smoke": (8, train.TrainConfig(max_steps=10, batch_size=8, learning_rate=1e-3, warmup_steps=2, weight_decay=0.0,
+                                   eval_interval=5, eval_iters=1)),
+    "cpu": (400, train.TrainConfig(max_steps=600, batch_size=16, learning_rate=1e-3, warmup_steps=10,
+                                   weight_decay=0.0, eval_interval=50, eval_iters=4)),
+    "gpu": (2000, train.TrainConfig(max_steps=1500, batch_size=64, learning_rate=3e-4, warmup_steps=50,
+                                    weight_decay=0.0, eval_interval=100, eval_iters=10)),
+}
+SFT_SEEDS = {"train": 0, "held_out": 1}  # tasks seeds of the instruction mixture; notebooks test on others
+
+
+def sft_data(scale: str, tokenizer: tok.Tokenizer, block_size: int, n: int | None = None):
+    """(training, held-out) rendered conversations of the instruction mixture at ``scale``."""
+    n = scales.pick(**SFT_SIZES, scale=scale)[0] if n is None else n
+    world = miniweb.SIZES[scale].world()
+    train_rows = sft.render_examples(chat.instruction_mixture(n, seed=SFT_SEEDS["train"], world=world), tokenizer,
+                                     block_size)
+    held_out = sft.render_examples(chat.instruction_mixture(max(4, n // 10), seed=SFT_SEEDS["held_out"],
+                                                            world=world), tokenizer, block_size)
+    return train_rows, held_out
+
+
+def build_sft(scale: str, *, seed: int = 1337, progress: bool = True) -> tuple[GPT, dict]:
+    """The SFT model: the base model fine-tuned (every weight) on the instruction mixture, loss on the answers."""
+    _, train_config = scales.pick(**SFT_SIZES, scale=scale)
+    device = devices.pick_device()
+    model, base_meta = artifacts.load_or_build("base", scale, build_base, device=device)
+    tokenizer = load_tokenizer(scale)
+    train_rows, held_out = sft_data(scale, tokenizer, model.config.block_size)
+    devices.seed_everything(seed)
+    history = sft.finetune(model, train_rows, held_out, train_config, tokenizer.special_tokens[tok.PAD],
+                           device=device, seed=seed, progress=progress)
+    metadata = {
+        "stage": "sft", "scale": scale, "base_val_loss": base_meta["val_loss"], "examples": len(train_rows),
+        "val_loss": history.val_loss[-1], "steps": len(history.step), "train_seconds": history.seconds,
+        "device": str(device), "tokenizer_sha256": data.sha256_of(tokenizer_path(scale)),
         "history": {"step": history.step, "train_loss": history.train_loss,
                     "eval_step": history.eval_step, "val_loss": history.val_loss},
     }

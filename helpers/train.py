@@ -118,10 +118,15 @@ def _schedule_step(step: int, elapsed: float, config: TrainConfig) -> int:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW (or SGD) over the trainable parameters: weight decay on matrices only. A parameter with an
+    ``lr_scale`` attribute (e.g. LoRA's token rows) gets its own group, at that multiple of the learning rate."""
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = []
+    for scale in sorted({getattr(p, "lr_scale", 1.0) for p in params}):
+        mine = [p for p in params if getattr(p, "lr_scale", 1.0) == scale]
+        groups += [{"params": [p for p in mine if p.dim() >= 2], "weight_decay": config.weight_decay,
+                    "lr_scale": scale},
+                   {"params": [p for p in mine if p.dim() < 2], "weight_decay": 0.0, "lr_scale": scale}]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.learning_rate)
     if config.optimizer == "adamw":
@@ -138,14 +143,19 @@ def evaluate(
     iters: int = 10,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
+    get_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> float:
-    """Mean next-token cross-entropy (nats per token) of ``model`` on ``iters`` random batches of ``tokens``."""
+    """Mean next-token cross-entropy (nats per token) of ``model`` on ``iters`` random batches of ``tokens``
+    (or on ``iters`` batches ``get_batch(generator) -> (x, y)``, e.g. padded conversations)."""
     if not isinstance(iters, int) or iters < 1:
         raise ValueError(f"iters must be a positive integer, got {iters!r}")
     losses = []
     with lm.eval_mode(model):
         for _ in range(iters):
-            x, y = data.get_batch(tokens, model.config.block_size, batch_size, generator=generator, device=device)
+            if get_batch is not None:
+                x, y = get_batch(generator)
+            else:
+                x, y = data.get_batch(tokens, model.config.block_size, batch_size, generator=generator, device=device)
             with devices.autocast(device):
                 _, loss = model(x, y)
             losses.append(loss.item())
@@ -167,7 +177,7 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
     returns (mean loss, gradient norm before clipping, tokens). A non-finite loss returns at once, before any
     update, with gradient norm NaN. ``model`` may be a torch.compile or DistributedDataParallel wrapper."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
     loss_sum, tokens = 0.0, 0
     for _ in range(config.grad_accum_steps):
         x, y = get_batch(generator)
@@ -186,12 +196,12 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
     return loss_sum, grad_norm, tokens
 
 
-def _record_eval(model: nn.Module, val_tokens: torch.Tensor, history: History, step: int, config: TrainConfig,
-                 seed: int, device) -> None:
+def _record_eval(model: nn.Module, val_tokens: torch.Tensor | None, history: History, step: int,
+                 config: TrainConfig, seed: int, device, get_val_batch=None) -> None:
     gen = torch.Generator().manual_seed(seed + 1)  # the same batches at every evaluation
     history.eval_step.append(step)
     history.val_loss.append(evaluate(model, val_tokens, batch_size=config.batch_size, iters=config.eval_iters,
-                                     generator=gen, device=device))
+                                     generator=gen, device=device, get_batch=get_val_batch))
 
 
 def _check_steps(checkpoint, interval, stop_after, config: TrainConfig) -> tuple[int, int]:
@@ -214,13 +224,15 @@ def train(
     seed: int = 0,
     progress: bool = True,
     get_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    get_val_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
     checkpoint: str | Path | None = None,
     checkpoint_interval: int | None = None,
     stop_after: int | None = None,
     compile: bool = False,
 ) -> History:
     """Train ``model`` in place on ``train_tokens`` (or on ``get_batch(generator) -> (x, y)``); evaluate on
-    ``val_tokens`` every ``eval_interval`` steps and at the end; return the History. The model ends in eval mode.
+    ``val_tokens`` (or on batches ``get_val_batch(generator)``) every ``eval_interval`` steps and at the end;
+    return the History. The model ends in eval mode.
 
     ``checkpoint``: a resume file, saved every ``checkpoint_interval`` steps (default: ``eval_interval``) and
     when the call ends. If it exists, training resumes from it (same TrainConfig and seed required) and the
@@ -263,8 +275,9 @@ def train(
                             ("step_seconds", time.perf_counter() - step_start)):
             getattr(history, name).append(value)
         out_of_time = config.time_budget_s is not None and time.perf_counter() - start > config.time_budget_s
-        if val_tokens is not None and (step % config.eval_interval == 0 or step == config.max_steps - 1 or out_of_time):
-            _record_eval(net, val_tokens, history, step, config, seed, device)
+        evaluating = val_tokens is not None or get_val_batch is not None
+        if evaluating and (step % config.eval_interval == 0 or step == config.max_steps - 1 or out_of_time):
+            _record_eval(net, val_tokens, history, step, config, seed, device, get_val_batch)
             bar.set_postfix(train=f"{loss:.3f}", val=f"{history.val_loss[-1]:.3f}")
         if out_of_time:
             break

@@ -211,3 +211,46 @@ def prompt_builder(score: Callable[[int, str, str], tuple[str, dict[str, float]]
         control.observe(draw, names="value")
     draw()
     return w.VBox([w.HBox([shots, labels]), order_box, out])
+
+
+def chat_box(respond: Callable[[list[dict]], str], *, keep_history: bool = False, first: str = ""):
+    """A message box and a transcript: each message goes to ``respond(messages) -> answer`` (messages in the
+    chat format of ``helpers.chat``); with ``keep_history`` the earlier turns go along too. ``first``: a message
+    sent once when the widget is built (so a non-interactive run shows one exchange)."""
+    import ipywidgets as w
+
+    box = w.Text(placeholder="Type a message and press Enter", layout={"width": "480px"}, continuous_update=False)
+    send, clear = w.Button(description="Send"), w.Button(description="Clear")
+    history = w.Checkbox(value=keep_history, description="send earlier turns too")
+    out = w.HTML(layout={"border": "1px solid #ccc", "padding": "4px"})
+    messages: list[dict] = []
+
+    def draw():
+        out.value = "".join(f"<p><b>{m['role']}:</b> {html.escape(m['content'])}</p>" for m in messages) or \
+            "<i>no messages yet</i>"
+
+    def on_send(_=None):
+        text = box.value.strip()
+        if not text:
+            return
+        asked = messages + [{"role": "user", "content": text}] if history.value else [{"role": "user", "content": text}]
+        try:
+            answer = respond(asked) or "(an empty answer)"
+        except ValueError as err:  # e.g. a conversation longer than the model's window
+            answer = f"[cannot answer: {err}]"
+        messages.extend([{"role": "user", "content": text}, {"role": "assistant", "content": answer}])
+        box.value = ""
+        draw()
+
+    def on_clear(_=None):
+        messages.clear()
+        draw()
+
+    box.observe(on_send, names="value")  # the value changes on Enter (continuous_update is off)
+    send.on_click(on_send)
+    clear.on_click(on_clear)
+    if first:
+        box.value = first  # observed: sends it
+    else:
+        draw()
+    return w.VBox([w.HBox([box, send, clear, history]), out])

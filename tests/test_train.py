@@ -288,3 +288,26 @@ def test_compile_saves_the_plain_models_weights(tmp_path, monkeypatch):
     assert saved.keys() == a.state_dict().keys()  # no "_orig_mod." prefix
     for pa, pb in zip(a.state_dict().values(), saved.values()):
         torch.testing.assert_close(pa, pb)
+
+
+def test_a_parameter_with_lr_scale_gets_its_own_learning_rate():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 1))
+    model[1].weight.lr_scale = 0.1
+    config = train.TrainConfig(learning_rate=1e-2, weight_decay=0.0)
+    optimizer = train.make_optimizer(model, config)
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == 4
+
+    def get_batch(_):
+        return torch.randn(4, 3), None
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def forward(self, x, y):
+            return None, self.net(x).pow(2).mean()
+
+    train.optimizer_step(Wrapped(), optimizer, get_batch, torch.Generator(), 0.5, config)
+    rates = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert rates[id(model[1].weight)] == pytest.approx(0.05) and rates[id(model[0].weight)] == 0.5

@@ -134,3 +134,29 @@ def test_prompt_builder_scores_the_prompt_the_controls_describe():
     order_box.value = ""
     labels.value = "bad pair"
     assert "Cannot score" in out.value
+
+
+def test_chat_box_sends_each_message_and_shows_the_transcript():
+    seen = []
+
+    def respond(messages):
+        seen.append(messages)
+        if messages[-1]["content"] == "too long":
+            raise ValueError("the conversation is 300 tokens")
+        return f"echo {messages[-1]['content']}"
+
+    box = widgets.chat_box(respond, first="hi <b>")
+    (text, send, clear, history), out = box.children[0].children, box.children[1]
+    assert seen[-1] == [{"role": "user", "content": "hi <b>"}] and "echo hi &lt;b&gt;" in out.value
+    text.value = "again"  # pressing Enter sets the value
+    assert seen[-1] == [{"role": "user", "content": "again"}]  # one turn by default
+    history.value = True
+    text.value = "third"
+    assert len(seen[-1]) == 5 and seen[-1][1] == {"role": "assistant", "content": "echo hi <b>"}
+    text.value = "too long"
+    assert "cannot answer" in out.value and text.value == ""
+    text.value = "   "
+    send.click()
+    assert len(seen) == 4
+    clear.click()
+    assert "no messages yet" in out.value
