@@ -19,7 +19,7 @@ def test_char_gpt_learns_at_smoke_scale(course_home):
 
 def test_every_scale_has_sizes():
     assert set(stages.CHAR_GPT_SIZES) == {"smoke", "cpu", "gpu"}
-    assert set(stages.BASE_SIZES) == {"smoke", "cpu", "gpu"} == set(stages.TOKENIZER_VOCAB)
+    assert set(stages.BASE_SIZES) == {"smoke", "cpu", "gpu"} == set(stages.TOKENIZER_VOCAB) == set(stages.SFT_SIZES)
 
 
 needs_shakespeare = pytest.mark.skipif(not has_data("tinyshakespeare"), reason="Tiny Shakespeare is not available")
@@ -61,7 +61,7 @@ def test_base_stage_at_smoke_scale_learns_and_samples(course_home):
     config = stages.BASE_SIZES["smoke"][0]
     assert (model.config.norm, model.config.mlp, model.config.pos) == ("rmsnorm", "swiglu", "rope")
     assert model.config.vocab_size == stages.TOKENIZER_VOCAB["smoke"] and model.config.n_embd == config.n_embd
-    assert meta["history"]["val_loss"][-1] < meta["history"]["val_loss"][0] - 0.5
+    assert meta["history"]["val_loss"][-1] < meta["history"]["val_loss"][0] - 0.1  # 10 steps at smoke
     assert [step for step, _ in meta["samples"]][0] == 0 and meta["samples"][-1][0] == meta["steps"]
     assert not (course_home / "runs" / "base-smoke.pt").exists()  # the resume file is gone once saved
     artifacts.save(model, artifacts.checkpoint_path("base", "cpu"), meta)  # the smoke model in the cpu place
@@ -77,3 +77,14 @@ def test_tokenizer_stage_uses_the_clean_web_it_is_given(course_home, monkeypatch
     docs = [miniweb.Document(i, "qa", f"Q: What is {i}+{i}?\nA: {2 * i}") for i in range(50)]
     tokenizer = stages.load_tokenizer("smoke", docs=docs)
     assert set(stages.SPECIAL_TOKENS) <= set(tokenizer.special_tokens) and stages.tokenizer_path("smoke").exists()
+
+
+@needs_shakespeare
+def test_sft_stage_builds_the_base_it_needs_and_lowers_the_answer_loss(course_home):
+    model, meta = artifacts.load_or_build("sft", "smoke", lambda s: stages.build_sft(s, progress=False))
+    assert artifacts.checkpoint_path("base", "smoke").exists()  # built on the way
+    n, config = stages.SFT_SIZES["smoke"]
+    assert meta["steps"] == config.max_steps and meta["examples"] == n * 8  # 7 trained families + writing
+    assert meta["history"]["val_loss"][-1] < meta["history"]["val_loss"][0] - 0.1  # 10 steps at smoke
+    base, _ = artifacts.load(artifacts.checkpoint_path("base", "smoke"))
+    assert any((a - b).abs().max() > 0 for a, b in zip(model.parameters(), base.parameters()))
