@@ -264,6 +264,13 @@ class GPT(nn.Module):
         With a ``cache``, ``idx`` holds only the new tokens; their keys and values are appended to it.
         ``prefix`` (P, C) or (B, P, C) are vectors placed before the tokens' embeddings, at positions 0..P-1
         (the soft prompt of prompt tuning, notebook 06); the logits and loss are those of the tokens only."""
+        logits = self.lm_head(self.hidden(idx, cache, prefix))  # (B, T, vocab_size)
+        return logits, lm.lm_loss(logits, targets)
+
+    def hidden(self, idx: torch.Tensor, cache: KVCache | None = None,
+               prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """The last layer's normalised hidden states (B, T, C) of the tokens, what the output layer reads; a reward
+        model (notebook 09) reads them with a head of its own."""
         lm.check_ids(idx, self.config.vocab_size)
         B, T = idx.shape
         prefix = None if prefix is None else self._check_prefix(prefix, B, cache)  # (B or 1, P, C)
@@ -274,8 +281,7 @@ class GPT(nn.Module):
         x, rope = self.embed(idx, start, prefix)
         for layer, block in enumerate(self.blocks):
             x = block(x, rope, cache, layer)
-        logits = self.lm_head(self.ln_f(x[:, P:]))  # (B, T, vocab_size)
-        return logits, lm.lm_loss(logits, targets)
+        return self.ln_f(x[:, P:])
 
     def _check_prefix(self, prefix, B: int, cache: KVCache | None) -> torch.Tensor:
         if cache is not None:
