@@ -130,17 +130,14 @@ def response(example: tasks.Example) -> str:
 def review_requests(n: int, *, seed: int = 0, split: str = "train") -> list[tasks.Example]:
     """``n`` requests to write a positive or negative review of a named restaurant, film or product, each with a
     reference review of that sentiment (from the mini-web's review generator) that starts with the name."""
-    if split not in tasks.SPLITS:
-        raise ValueError(f"split must be one of {tasks.SPLITS}, got {split!r}")
-    count = len(WRITING_PHRASINGS)
-    choices = {"train": range(count - 1), "heldout": [count - 1], "all": range(count)}[split]
+    choices = tasks.phrasings_of(split, len(WRITING_PHRASINGS))
     rng, examples = random.Random(f"write-{seed}"), []
     for _ in range(n):
         category, name, sentiment = rng.choice(sorted(w.CATEGORIES)), w.make_name(rng), rng.choice((1, -1))
         text, drawn = w.review(rng, category)
         while drawn != sentiment:
             text, drawn = w.review(rng, category)
-        phrasing = rng.choice(list(choices))
+        phrasing = rng.choice(choices)
         fields = {"tone": "positive" if sentiment > 0 else "negative", "category": category, "name": name}
         examples.append(tasks.Example("write", WRITING_PHRASINGS[phrasing].format(**fields), f"{name}: {text}",
                                       phrasing, {**fields, "sentiment": sentiment}))

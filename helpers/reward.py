@@ -200,8 +200,7 @@ def train_reward_model(rm: RewardModel, tokenizer: tok.Tokenizer, pairs: Sequenc
         rewards = rm(idx, last)
         margin = torch.tensor([m for *_, m in batch], device=device) if use_margin else None
         loss = pairwise_loss(rewards[:len(batch)], rewards[len(batch):], margin)
-        for group in optimizer.param_groups:
-            group["lr"] = train.lr_at(step, config) * group.get("lr_scale", 1.0)
+        train.set_lr(optimizer, train.lr_at(step, config))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from helpers import chat, lm, reasoning, sampling, tasks, train
+from helpers import chat, reasoning, tasks, train
 from helpers import tokenizer as tok
 from helpers import world as w
 
@@ -92,16 +92,12 @@ def few_shot_prompt(shots: Sequence[tasks.Example], example: tasks.Example) -> s
     return "\n\n".join([f"{lead(s)} {chat.response(s)}" for s in shots] + [lead(example)])
 
 
-@torch.no_grad()
 def base_answer(model: nn.Module, tokenizer: tok.Tokenizer, prompt: str, max_new_tokens: int = 24) -> str:
     """The base model's greedy continuation of ``prompt`` (BOS in front), up to the blank line."""
-    ids = [tokenizer.special_tokens[tok.BOS]] + tokenizer.encode_ordinary(prompt)
-    if len(ids) + max_new_tokens > model.config.block_size:
-        raise ValueError(f"prompt is {len(ids)} tokens; with {max_new_tokens} new ones it does not fit in "
+    if len(tokenizer.encode_ordinary(prompt)) + 1 + max_new_tokens > model.config.block_size:
+        raise ValueError(f"prompt with {max_new_tokens} new tokens does not fit in "
                          f"block_size={model.config.block_size}")
-    idx = torch.tensor([ids], device=next(model.parameters()).device)
-    out = sampling.generate(model, idx, max_new_tokens, temperature=0)
-    return tokenizer.decode(out[0, len(ids):].tolist()).split("\n\n")[0]
+    return reasoning.generate_with_calculator(model, tokenizer, prompt, max_new_tokens, use_calculator=False)[0]
 
 
 def few_shot_answer(model: nn.Module, tokenizer: tok.Tokenizer, shots: Sequence[tasks.Example],
@@ -126,10 +122,3 @@ def accuracy(answer: Callable[[tasks.Example], str], examples: Sequence[tasks.Ex
         raise ValueError("accuracy needs at least one example")
     with torch.no_grad():
         return sum(grade(e, answer(e)) for e in examples) / len(examples)
-
-
-def masked_loss(model: nn.Module, rendered: Sequence[tuple[list[int], list[int]]], pad_id: int) -> float:
-    """Mean loss per answer token over ``rendered`` conversations (one padded batch)."""
-    x, y = chat.collate(rendered, pad_id, next(model.parameters()).device)
-    with torch.no_grad(), lm.eval_mode(model):
-        return model(x, y)[1].item()

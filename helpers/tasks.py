@@ -75,18 +75,22 @@ def _instance(family: str, rng: random.Random, world: w.World) -> tuple[dict, st
     return {"word": puzzle["word"], "letter": puzzle["letter"]}, puzzle["answer"]
 
 
+def phrasings_of(split: str, count: int) -> list[int]:
+    """Indices of the phrasings ``split`` uses among ``count``: all but the last, the last, or all."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return {"train": list(range(count - 1)), "heldout": [count - 1], "all": list(range(count))}[split]
+
+
 def make_examples(family: str, n: int, *, seed: int = 0, split: str = "train",
                   world: w.World | None = None) -> list[Example]:
     """``n`` fresh examples of ``family``, each written with a random phrasing of ``split``."""
     if family not in PHRASINGS:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"n must be an integer >= 0, got {n!r}")
     world = world or w.World()
-    count = len(PHRASINGS[family])
-    choices = {"train": range(count - 1), "heldout": [count - 1], "all": range(count)}[split]
+    choices = phrasings_of(split, len(PHRASINGS[family]))
     rng, examples = random.Random(f"tasks-{family}-{seed}"), []
     for _ in range(n):
         fields, answer = _instance(family, rng, world)

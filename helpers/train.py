@@ -169,6 +169,12 @@ def _window_batches(model: nn.Module, tokens, config: TrainConfig, device) -> Ca
     return lambda gen: data.get_batch(tokens, model.config.block_size, config.batch_size, generator=gen, device=device)
 
 
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the learning rate of every parameter group: ``lr`` times the group's ``lr_scale`` (1 by default)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+
+
 def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
                    get_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]],
                    generator: torch.Generator, lr: float, config: TrainConfig,
@@ -176,8 +182,7 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
     """One optimizer step over ``grad_accum_steps`` micro-batches drawn with ``get_batch(generator)``;
     returns (mean loss, gradient norm before clipping, tokens). A non-finite loss returns at once, before any
     update, with gradient norm NaN. ``model`` may be a torch.compile or DistributedDataParallel wrapper."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)
+    set_lr(optimizer, lr)
     loss_sum, tokens = 0.0, 0
     for _ in range(config.grad_accum_steps):
         x, y = get_batch(generator)
