@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
 import torch
 
-from helpers import artifacts, bpe, chat, cleaning, data, miniweb, ngram, sampling, sft, train
+from helpers import artifacts, bpe, chat, cleaning, data, miniweb, ngram, reward, sampling, sft, train
 from helpers import device as devices
 from helpers import scale as scales
 from helpers import tokenizer as tok
@@ -234,3 +235,63 @@ def build_sft(scale: str, *, seed: int = 1337, progress: bool = True) -> tuple[G
                     "eval_step": history.eval_step, "val_loss": history.val_loss},
     }
     return model.cpu().eval(), metadata
+
+
+REWARD_SIZES = {  # scale -> (training prompts, held-out prompts, answers per prompt K, training config)
+    "smoke": (6, 4, 3, train.TrainConfig(max_steps=6, batch_size=4, learning_rate=1e-4, warmup_steps=1,
+                                         weight_decay=0.0, grad_clip=1.0)),
+    "cpu": (600, 100, 4, train.TrainConfig(max_steps=300, batch_size=16, learning_rate=1e-4, warmup_steps=20,
+                                           weight_decay=0.0, grad_clip=1.0)),
+    "gpu": (3000, 400, 4, train.TrainConfig(max_steps=1500, batch_size=32, learning_rate=1e-4, warmup_steps=50,
+                                            weight_decay=0.0, grad_clip=1.0)),
+}
+REWARD_SEEDS = {"train": 100, "held_out": 101}  # review_requests seeds (08's instruction mixture used 0 and 1)
+ANNOTATORS = {  # "A" ranks the training answers; "B", with its own seed and scale, the held-out ones
+    "A": dict(noise=1.0, offset=4.0, spread=0.8, seed=1),
+    "B": dict(noise=1.0, offset=3.0, spread=1.2, seed=2),
+}
+
+
+def preference_data(scale: str, model: GPT, tokenizer: tok.Tokenizer) -> tuple[list[dict], list[dict]]:
+    """(training, held-out) records of ``reward.collect_answers``: K answers of ``model`` (the SFT model) to review
+    requests, with annotator A's readings of both under ``"A"`` and annotator B's of the held-out ones under ``"B"``."""
+    n_train, n_held, k, _ = scales.pick(**REWARD_SIZES, scale=scale)
+    train_records, held_records = (
+        reward.collect_answers(model, tokenizer, chat.review_requests(n, seed=REWARD_SEEDS[part]), k,
+                               seed=REWARD_SEEDS[part] * 10_000)
+        for part, n in (("train", n_train), ("held_out", n_held)))
+    a, b = reward.Annotator(**ANNOTATORS["A"]), reward.Annotator(**ANNOTATORS["B"])
+    for who, annotator, records in (("A", a, train_records), ("A", a, held_records), ("B", b, held_records)):
+        for record, readings in zip(records, reward.annotate(records, annotator)):
+            record[who] = readings
+    return train_records, held_records
+
+
+def build_reward_model(scale: str, *, seed: int = 1337, progress: bool = True) -> tuple[reward.RewardModel, dict]:
+    """The reward model: the SFT model's trunk with a scalar head, trained on annotator A's rankings of the SFT
+    model's own answers (every weight; the pairwise loss without a margin). Its metadata carries the preference
+    data (notebook 10's DPO trains on the same pairs) and the held-out accuracy against annotator B."""
+    *_, train_config = scales.pick(**REWARD_SIZES, scale=scale)
+    device = devices.pick_device()
+    sft_model, _ = artifacts.load_or_build("sft", scale, build_sft, device=device)
+    tokenizer = load_tokenizer(scale)
+    time0 = time.perf_counter()
+    train_records, held_records = preference_data(scale, sft_model, tokenizer)
+    sample_seconds = time.perf_counter() - time0
+    devices.seed_everything(seed)
+    rm = reward.RewardModel.from_language_model(sft_model.cpu())
+    pairs = reward.preference_pairs(train_records, [r["A"] for r in train_records])
+    time0 = time.perf_counter()
+    losses = reward.train_reward_model(rm, tokenizer, pairs, train_config, seed=seed, device=device)
+    train_seconds = time.perf_counter() - time0
+    held = reward.preference_pairs(held_records, [r["B"] for r in held_records])
+    chosen = reward.score(rm, tokenizer, [p.prompt for p in held], [p.chosen for p in held])
+    rejected = reward.score(rm, tokenizer, [p.prompt for p in held], [p.rejected for p in held])
+    metadata = {
+        "stage": "reward", "scale": scale, "pairs": len(pairs), "held_out_pairs": len(held),
+        "held_out_accuracy": reward.pairwise_accuracy(chosen, rejected), "losses": losses,
+        "sample_seconds": sample_seconds, "train_seconds": train_seconds, "device": str(device),
+        "tokenizer_sha256": data.sha256_of(tokenizer_path(scale)),
+        "preferences": train_records, "held_out": held_records,
+    }
+    return rm.cpu().eval(), metadata
