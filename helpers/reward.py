@@ -41,19 +41,29 @@ SENTIMENT_CAP = 3  # summed polarity counted at most this far (either way)
 SENTENCE = re.compile(r"The \w+ was (?:\w+ )?\w+\.")  # one well-formed review sentence
 
 
-def gold_reward(example: tasks.Example, text: str) -> float:
-    """The hidden quality of ``text`` as an answer to the review request ``example`` (higher is better)."""
+def gold_parts(example: tasks.Example, text: str) -> dict[str, float]:
+    """The terms of the gold reward of ``text`` as an answer to the review request ``example``: ``sentiment`` (the
+    lexicon's polarity in the asked direction, capped at +-``SENTIMENT_CAP``), ``named`` (+1 if it names the thing),
+    ``repeats`` (-1 per repeated sentence), ``junk`` (-0.5 per word outside well-formed sentences) and ``length``
+    (-1 unless 2-4 sentences)."""
     if example.family != "write":
         raise ValueError(f"gold_reward judges review requests (family 'write'), got {example.family!r}")
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     sentences = SENTENCE.findall(text)
-    sentiment = max(-SENTIMENT_CAP, min(SENTIMENT_CAP, w.review_score(text) * example.truth["sentiment"]))
-    named = 1.0 if example.truth["name"] in text else 0.0
-    repeats = len(sentences) - len(set(sentences))
     rest = SENTENCE.sub("", text).replace(example.truth["name"] + ":", "").split()  # words outside the sentences
-    length = 0.0 if 2 <= len(sentences) <= 4 else 1.0
-    return sentiment + named - repeats - 0.5 * len(rest) - length
+    polarity = w.review_score(text) * example.truth["sentiment"]
+    return {"sentiment": float(max(-SENTIMENT_CAP, min(SENTIMENT_CAP, polarity))),
+            "named": 1.0 if example.truth["name"] in text else 0.0,
+            "repeats": -float(len(sentences) - len(set(sentences))),
+            "junk": -0.5 * len(rest),
+            "length": 0.0 if 2 <= len(sentences) <= 4 else -1.0}
+
+
+def gold_reward(example: tasks.Example, text: str) -> float:
+    """The hidden quality of ``text`` as an answer to the review request ``example`` (higher is better): the sum
+    of ``gold_parts``."""
+    return sum(gold_parts(example, text).values())
 
 
 @dataclass
@@ -82,7 +92,11 @@ class Annotator:
 
     def likert(self, example: tasks.Example, text: str) -> int:
         """An absolute score from 1 to 7 on this annotator's own scale."""
-        return max(1, min(7, round(self.offset + self.spread * self.judge(example, text))))
+        return self.to_likert(self.judge(example, text))
+
+    def to_likert(self, reading: float) -> int:
+        """A reading (``judge``) written as this annotator's score from 1 to 7."""
+        return max(1, min(7, round(self.offset + self.spread * reading)))
 
 
 def ranking_to_pairs(ranking: Sequence[int]) -> list[tuple[int, int]]:
@@ -129,8 +143,8 @@ class RewardModel(nn.Module):
         self.config = config
         self.trunk = GPT(config)
         self.head = nn.Linear(config.n_embd, 1)
-        # a small random head, not zeros: a zero head sends no gradient into the trunk, and on this task the
-        # trunk then often never finds the features (4 of 6 seeds stuck near 50% held-out accuracy, measured)
+        # a small random head, not zeros: a zero head sends no gradient into the trunk at first, and on this task
+        # one of two seeds then never left 51% held-out accuracy; with a random head, seeds reached 72-77% (cpu)
         nn.init.normal_(self.head.weight, std=(config.n_embd + 1) ** -0.5)
         nn.init.zeros_(self.head.bias)
 
@@ -245,8 +259,8 @@ def train_reward_model(rm: RewardModel, tokenizer: tok.Tokenizer, pairs: Sequenc
                        seed: int = 0, device: torch.device | str = "cpu") -> list[float]:
     """Train every weight on (prompt, chosen, rejected, margin, ...) pairs with the pairwise loss; returns the loss
     per step. The course's optimizer and schedule (``train.make_optimizer``, ``train.lr_at``); the new head learns
-    ``head_lr_scale`` times faster than the pretrained trunk (one shared rate was either too slow for the head or
-    too fast for the trunk: held-out accuracy near 50% at 1e-4 and at 1e-3, measured)."""
+    ``head_lr_scale`` times faster than the pretrained trunk (with one shared rate of 1e-4 for both, held-out
+    accuracy stayed at 50% at cpu scale, measured)."""
     if not pairs:
         raise ValueError("train_reward_model needs at least one pair")
     rm.to(device).train()

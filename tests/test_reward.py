@@ -1,6 +1,7 @@
 """Reward modeling: the gold reward and its annotators, rankings to pairs and scores, the pairwise loss and its
 margin, accuracy, and the reward model's head."""
 
+import dataclasses
 import math
 
 import pytest
@@ -93,9 +94,13 @@ def test_reward_model_reads_its_head_at_each_rows_last_token():
         rm(idx, torch.tensor([6, 0]))
 
 
-def test_a_reward_model_learns_to_prefer_what_the_pairs_prefer():
+def _byte_tokenizer():
     specials = [tok.BOS, tok.PAD, chat.END, *chat.ROLE_TOKENS.values()]
-    tk = tok.Tokenizer({bytes([b]): b for b in range(256)}, "gpt4", {s: 256 + i for i, s in enumerate(specials)})
+    return tok.Tokenizer({bytes([b]): b for b in range(256)}, "gpt4", {s: 256 + i for i, s in enumerate(specials)})
+
+
+def test_a_reward_model_learns_to_prefer_what_the_pairs_prefer():
+    tk = _byte_tokenizer()
     torch.manual_seed(0)
     rm = reward.RewardModel(gpt.GPTConfig(vocab_size=tk.vocab_size, block_size=32, n_layer=1, n_head=2, n_embd=16))
     pairs = [("Rate", "yes yes", "no no", 1.0), ("Rate", "yes", "no", 1.0), ("Go", "yes no", "no yes", 1.0)]
@@ -104,3 +109,53 @@ def test_a_reward_model_learns_to_prefer_what_the_pairs_prefer():
     assert losses[-1] < 0.1 < losses[0]
     scores = reward.score(rm, tk, ["Rate", "Rate"], ["yes", "no"])
     assert scores[0] > scores[1] and not rm.training
+
+
+def test_margin_levels_follow_llama2s_four_steps():
+    assert [reward.margin_level(g) for g in (0.0, 0.5, 0.6, 1.5, 2.0, 2.6, 9.0)] == [0, 0, 1 / 3, 1 / 3, 2 / 3, 1, 1]
+
+
+def test_preference_pairs_come_from_the_readings_order():
+    record = {"example": dataclasses.asdict(REQUEST), "answers": ["a", "b", "c"]}
+    pairs = reward.preference_pairs([record], [[0.0, 2.0, 1.8]])  # b > c > a
+    assert [(p.chosen, p.rejected) for p in pairs] == [("b", "c"), ("b", "a"), ("c", "a")]
+    assert [p.margin for p in pairs] == [0, 2 / 3, 2 / 3]  # gaps 0.2, 2.0, 1.8
+    assert pairs[0].prompt == REQUEST.prompt and pairs[0].example == REQUEST
+    with pytest.raises(ValueError, match="one list of readings per record"):
+        reward.preference_pairs([record], [])
+    with pytest.raises(ValueError, match="3 answers but 2 readings"):
+        reward.preference_pairs([record], [[0.0, 1.0]])
+
+
+def test_collect_and_annotate_answers():
+    torch.manual_seed(0)
+    tk = _byte_tokenizer()
+    model = gpt.GPT(gpt.GPTConfig(vocab_size=tk.vocab_size, block_size=128, n_layer=1, n_head=2, n_embd=16))
+    requests = chat.review_requests(2, seed=3)
+    records = reward.collect_answers(model, tk, requests, 3, seed=5, max_new_tokens=8)
+    assert [reward.example_of(r) for r in records] == requests and all(len(r["answers"]) == 3 for r in records)
+    assert records == reward.collect_answers(model, tk, requests, 3, seed=5, max_new_tokens=8)  # seeded
+    exact = reward.annotate(records, reward.Annotator(noise=0.0))
+    assert exact == [[reward.gold_reward(requests[i], a) for a in r["answers"]] for i, r in enumerate(records)]
+    with pytest.raises(ValueError, match="k must be at least 2"):
+        reward.collect_answers(model, tk, requests, 1)
+
+
+def test_the_head_starts_small_and_random_and_learns_faster_than_the_trunk():
+    tk = _byte_tokenizer()
+    rm = reward.RewardModel(gpt.GPTConfig(vocab_size=tk.vocab_size, block_size=32, n_layer=1, n_head=2, n_embd=16))
+    assert rm.head.weight.abs().sum() > 0 and rm.head.weight.std() < 0.5  # gradient reaches the trunk at once
+    config = reward.train.TrainConfig(max_steps=1, batch_size=2, learning_rate=1e-4, warmup_steps=1)
+    trunk_weight = next(p for p in rm.trunk.blocks[0].parameters() if p.dim() == 2)
+    trunk_before, head_before = trunk_weight.detach().clone(), rm.head.weight.detach().clone()
+    reward.train_reward_model(rm, tk, [("Rate", "yes", "no", 0.0)], config, head_lr_scale=30.0)
+    trunk_step = (trunk_weight - trunk_before).abs().max()
+    head_step = (rm.head.weight - head_before).abs().max()
+    assert head_step > 10 * trunk_step > 0  # Adam's first step is about lr per weight: 30x for the head
+
+
+def test_gold_parts_add_up_to_the_gold_reward():
+    text = f"{NAME}: The food was {GOOD}. The food was {GOOD}. buy"
+    parts = reward.gold_parts(REQUEST, text)
+    assert parts == {"sentiment": 2.0, "named": 1.0, "repeats": -1.0, "junk": -0.5, "length": 0.0}
+    assert reward.gold_reward(REQUEST, text) == pytest.approx(sum(parts.values()))

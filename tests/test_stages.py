@@ -1,9 +1,10 @@
 import math
 
 import pytest
+import torch
 
 from conftest import has_data
-from helpers import artifacts, data, miniweb, stages
+from helpers import artifacts, data, miniweb, reward, stages
 from helpers import tokenizer as tok
 
 
@@ -88,3 +89,21 @@ def test_sft_stage_builds_the_base_it_needs_and_lowers_the_answer_loss(course_ho
     assert meta["history"]["val_loss"][-1] < meta["history"]["val_loss"][0] - 0.1  # 10 steps at smoke
     base, _ = artifacts.load(artifacts.checkpoint_path("base", "smoke"))
     assert any((a - b).abs().max() > 0 for a, b in zip(model.parameters(), base.parameters()))
+
+
+@needs_shakespeare
+def test_reward_stage_builds_from_the_sft_model_and_carries_its_preference_data(course_home):
+    rm, meta = artifacts.load_or_build("reward", "smoke", lambda s: stages.build_reward_model(s, progress=False))
+    assert artifacts.checkpoint_path("sft", "smoke").exists()  # built on the way
+    n_train, n_held, k, config = stages.REWARD_SIZES["smoke"]
+    assert len(meta["preferences"]) == n_train and len(meta["held_out"]) == n_held
+    assert meta["pairs"] == n_train * k * (k - 1) // 2 and len(meta["losses"]) == config.max_steps
+    assert all(len(r["A"]) == len(r["answers"]) == k for r in meta["preferences"])
+    assert all("B" in r for r in meta["held_out"]) and 0.0 <= meta["held_out_accuracy"] <= 1.0
+    again, _ = artifacts.load(artifacts.checkpoint_path("reward", "smoke"))
+    assert isinstance(again, reward.RewardModel)
+    pairs = reward.preference_pairs(meta["preferences"], [r["A"] for r in meta["preferences"]])
+    torch.testing.assert_close(reward.score(again, stages.load_tokenizer("smoke"), [p.prompt for p in pairs[:3]],
+                                            [p.chosen for p in pairs[:3]]),
+                               reward.score(rm, stages.load_tokenizer("smoke"), [p.prompt for p in pairs[:3]],
+                                            [p.chosen for p in pairs[:3]]))
