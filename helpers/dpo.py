@@ -69,12 +69,7 @@ def train_dpo(policy: GPT, reference: GPT, tokenizer: tok.Tokenizer, pairs: Sequ
             ref_r = answer_logprobs(reference, tokenizer, prompts, rejected)
         both = answer_logprobs(policy, tokenizer, prompts * 2, chosen + rejected)
         loss, r_c, r_r = dpo_loss(both[:len(batch)], both[len(batch):], ref_c, ref_r, beta)
-        train.set_lr(optimizer, train.lr_at(step, config))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
-        optimizer.step()
+        train.update(policy, optimizer, loss, config.grad_clip, train.lr_at(step, config))
         history["loss"].append(loss.item())
         history["margin"].append((r_c - r_r).mean().item())
         history["accuracy"].append((r_c > r_r).float().mean().item())

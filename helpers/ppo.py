@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helpers import chat, lm, sampling
+from helpers import chat, lm, reward, sampling, train
 from helpers import tokenizer as tok
 from helpers.gpt import GPT, GPTConfig
 
@@ -35,9 +35,7 @@ class PolicyWithValue(nn.Module):
         super().__init__()
         self.config = config
         self.policy = GPT(config)
-        self.value_head = nn.Linear(config.n_embd, 1)
-        nn.init.normal_(self.value_head.weight, std=(config.n_embd + 1) ** -0.5)  # gradient reaches the trunk
-        nn.init.zeros_(self.value_head.bias)
+        self.value_head = reward.scalar_head(config.n_embd)
 
     @classmethod
     def from_language_model(cls, model: GPT) -> PolicyWithValue:
@@ -216,10 +214,7 @@ def ppo_step(model: PolicyWithValue, optimizer: torch.optim.Optimizer, batch: Ro
             loss, stats = ppo_loss(token_logprobs(logits, idx), batch.logprobs[rows], advantages[rows],
                                    values[:, :-1], batch.values[rows], returns[rows], batch.mask[rows],
                                    entropy_of(logits), config)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
+            train.update(model, optimizer, loss, config.max_grad_norm)
             for k, v in stats.items():
                 totals[k] = totals.get(k, 0.0) + v
             n += 1

@@ -135,6 +135,17 @@ def pairwise_accuracy(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> float
     return ((r_chosen > r_rejected).float() + 0.5 * (r_chosen == r_rejected).float()).mean().item()
 
 
+def scalar_head(n_embd: int) -> nn.Linear:
+    """A linear layer from a hidden state to one number, for the reward model and PPO's value head. Its weights
+    start small and random, not at zero: a zero head sends no gradient into the trunk at first, and on the
+    reward model's task one of two seeds then never left 51% held-out accuracy; with a random head, seeds
+    reached 72-77% (cpu scale, measured)."""
+    head = nn.Linear(n_embd, 1)
+    nn.init.normal_(head.weight, std=(n_embd + 1) ** -0.5)
+    nn.init.zeros_(head.bias)
+    return head
+
+
 class RewardModel(nn.Module):
     """A GPT trunk and a scalar head read at each sequence's last token: ``forward(idx, last) -> (B,)``."""
 
@@ -142,11 +153,7 @@ class RewardModel(nn.Module):
         super().__init__()
         self.config = config
         self.trunk = GPT(config)
-        self.head = nn.Linear(config.n_embd, 1)
-        # a small random head, not zeros: a zero head sends no gradient into the trunk at first, and on this task
-        # one of two seeds then never left 51% held-out accuracy; with a random head, seeds reached 72-77% (cpu)
-        nn.init.normal_(self.head.weight, std=(config.n_embd + 1) ** -0.5)
-        nn.init.zeros_(self.head.bias)
+        self.head = scalar_head(config.n_embd)
 
     @classmethod
     def from_language_model(cls, model: GPT) -> RewardModel:
@@ -275,12 +282,7 @@ def train_reward_model(rm: RewardModel, tokenizer: tok.Tokenizer, pairs: Sequenc
         rewards = rm(idx, last)
         margin = torch.tensor([p[3] for p in batch], device=device) if use_margin else None
         loss = pairwise_loss(rewards[:len(batch)], rewards[len(batch):], margin)
-        train.set_lr(optimizer, train.lr_at(step, config))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(rm.parameters(), config.grad_clip)
-        optimizer.step()
+        train.update(rm, optimizer, loss, config.grad_clip, train.lr_at(step, config))
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
             break

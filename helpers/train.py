@@ -175,6 +175,20 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
+def update(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None,
+           lr: float | None = None) -> float:
+    """One update from one loss (the reward model's, DPO's and PPO's loops): set the learning rate (unless None),
+    backpropagate, clip the gradient norm to ``grad_clip`` (None: no clipping), step, clear the gradients.
+    Returns the gradient norm before clipping."""
+    if lr is not None:
+        set_lr(optimizer, lr)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf if grad_clip is None else grad_clip).item()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return norm
+
+
 def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
                    get_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]],
                    generator: torch.Generator, lr: float, config: TrainConfig,
