@@ -17,6 +17,8 @@ closing ``<|end|>`` included), so prompts and padding drop out of every sum.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -175,8 +177,9 @@ class PPOConfig:
     ent_coef: float = 0.0  # weight of the entropy bonus
     ppo_epochs: int = 2  # passes over one rollout
     minibatch_size: int = 16
-    learning_rate: float = 1e-5
+    learning_rate: float = 2e-4
     max_grad_norm: float = 1.0
+    center_per_prompt: bool = True  # subtract the mean score of the other answers to the same prompt (leave-one-out)
 
 
 def ppo_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, values: torch.Tensor,
@@ -220,3 +223,55 @@ def ppo_step(model: PolicyWithValue, optimizer: torch.optim.Optimizer, batch: Ro
             n += 1
     model.eval()
     return {k: v / n for k, v in totals.items()}
+
+
+def leave_one_out(scores: torch.Tensor, group: int) -> torch.Tensor:
+    """Each score minus the mean of the other ``group - 1`` scores of its group (consecutive rows answer one
+    prompt): what is left says how much better this answer is than the model's other tries at the same prompt."""
+    if group < 2 or scores.numel() % group:
+        raise ValueError(f"{scores.numel()} scores do not split into groups of {group} >= 2")
+    g = scores.view(-1, group)
+    return (g - (g.sum(1, keepdim=True) - g) / (group - 1)).view(-1)
+
+
+def train_ppo(model: PolicyWithValue, reference: GPT, tokenizer: tok.Tokenizer, prompts: Sequence[str],
+              score_fn: Callable[[list[str], list[str]], torch.Tensor], config: PPOConfig, iterations: int, *,
+              prompts_per_iteration: int = 8, samples_per_prompt: int = 4, max_new_tokens: int = 36,
+              gold_fn: Callable[[list[int], list[str]], list[float]] | None = None, seed: int = 0,
+              progress: bool = True) -> dict[str, list[float]]:
+    """PPO's outer loop: each iteration takes the next ``prompts_per_iteration`` prompts (cycling), samples
+    ``samples_per_prompt`` answers to each, and runs the five phases. ``score_fn(prompts, answers)`` is the reward
+    (the reward model); ``gold_fn(prompt indices, answers)``, if given, is only recorded, never optimised.
+    Returns per iteration: the mean score, gold, KL to the reference (summed over an answer's tokens), answer
+    length, and ``ppo_step``'s statistics."""
+    if not prompts:
+        raise ValueError("train_ppo needs at least one prompt")
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    reference.to(device).eval()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=(0.9, 0.95), weight_decay=0.0)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    shuffle = torch.Generator().manual_seed(seed)
+    history: dict[str, list[float]] = {}
+    start = time.perf_counter()
+    bar = tqdm(range(iterations), desc="PPO", disable=not progress)
+    for it in bar:
+        which = [(it * prompts_per_iteration + j) % len(prompts) for j in range(prompts_per_iteration)]
+        rows = [i for i in which for _ in range(samples_per_prompt)]
+        batch = rollout(model, tokenizer, [prompts[i] for i in rows], max_new_tokens, generator=gen)
+        with torch.no_grad():
+            scores = score_fn(batch.prompts, batch.answers).to(device).float()
+            ref_logprobs = token_logprobs(reference(batch.idx)[0], batch.idx) * batch.mask
+        rewarded = leave_one_out(scores, samples_per_prompt) if config.center_per_prompt else scores
+        rewards, kl = kl_penalized_rewards(rewarded, batch.logprobs, ref_logprobs, batch.mask, config.kl_coef)
+        advantages, returns = gae(rewards, batch.values, batch.mask, config.gamma, config.lam)
+        stats = ppo_step(model, optimizer, batch, whiten(advantages, batch.mask), returns, config, shuffle)
+        record = {"iteration": it, "score": scores.mean().item(), "kl": kl.sum(1).mean().item(),
+                  "length": batch.mask.sum(1).mean().item(), **stats, "seconds": time.perf_counter() - start}
+        if gold_fn is not None:
+            record["gold"] = sum(gold_fn(rows, batch.answers)) / len(rows)
+        for k, v in record.items():
+            history.setdefault(k, []).append(float(v))
+        bar.set_postfix(score=f"{record['score']:+.2f}", kl=f"{record['kl']:.1f}")
+    return history

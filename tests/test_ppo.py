@@ -131,24 +131,29 @@ def test_rollout_bookkeeping():
         ppo.rollout(model, tk, ["x" * 90], max_new_tokens=6)
 
 
-def test_ppo_steps_raise_a_toy_reward():
+def test_leave_one_out_compares_each_answer_with_its_siblings():
+    out = ppo.leave_one_out(torch.tensor([1.0, 2.0, 3.0, 10.0, 10.0, 10.0]), 3)
+    torch.testing.assert_close(out, torch.tensor([-1.5, 0.0, 1.5, 0.0, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="groups of 4"):
+        ppo.leave_one_out(torch.zeros(6), 4)
+
+
+def test_ppo_raises_a_toy_reward_and_records_its_curves():
     """Reward: the share of 'a' bytes in the answer. A few iterations of every phase must raise it."""
     torch.manual_seed(0)
     tk = _byte_tokenizer()
     model = ppo.PolicyWithValue(gpt.GPTConfig(vocab_size=tk.vocab_size, block_size=32, n_layer=1, n_head=2, n_embd=16))
     ref = ppo.PolicyWithValue.from_language_model(model.policy).policy.eval()
     config = ppo.PPOConfig(learning_rate=1e-2, minibatch_size=8, ppo_epochs=4, kl_coef=0.01)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
-    gen = torch.Generator().manual_seed(0)
-    means = []
-    for _ in range(40):
-        batch = ppo.rollout(model, tk, ["Go"] * 16, max_new_tokens=4, generator=gen)
-        scores = torch.tensor([a.count("a") / max(1, len(a)) for a in batch.answers])
-        with torch.no_grad():
-            ref_logprobs = ppo.token_logprobs(ref(batch.idx)[0], batch.idx) * batch.mask
-        rewards, _ = ppo.kl_penalized_rewards(scores, batch.logprobs, ref_logprobs, batch.mask, config.kl_coef)
-        advantages, returns = ppo.gae(rewards, batch.values, batch.mask, config.gamma, config.lam)
-        stats = ppo.ppo_step(model, optimizer, batch, ppo.whiten(advantages, batch.mask), returns, config, gen)
-        means.append(scores.mean().item())
-    assert set(stats) == {"policy_loss", "value_loss", "entropy", "clipfrac", "approx_kl"}
+
+    def share_of_a(prompts, answers):
+        return torch.tensor([a.count("a") / max(1, len(a)) for a in answers])
+
+    history = ppo.train_ppo(model, ref, tk, ["Go", "Run"], share_of_a, config, 40, prompts_per_iteration=4,
+                            samples_per_prompt=4, max_new_tokens=4, gold_fn=lambda rows, answers: [0.0] * len(rows),
+                            progress=False)
+    assert {"score", "gold", "kl", "entropy", "clipfrac", "approx_kl", "value_loss", "length"} <= set(history)
+    assert all(len(v) == 40 for v in history.values())
+    means = history["score"]
     assert sum(means[-5:]) / 5 > sum(means[:5]) / 5 + 0.2
+    assert history["kl"][-1] > history["kl"][0]  # it moved away from the reference to get there
