@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from helpers import artifacts, bpe, chat, cleaning, data, miniweb, ngram, reward, sampling, sft, train
+from helpers import artifacts, bpe, chat, cleaning, data, dpo, miniweb, ngram, ppo, reward, sampling, sft, train
 from helpers import device as devices
 from helpers import scale as scales
 from helpers import tokenizer as tok
@@ -295,3 +295,85 @@ def build_reward_model(scale: str, *, seed: int = 1337, progress: bool = True) -
         "preferences": train_records, "held_out": held_records,
     }
     return rm.cpu().eval(), metadata
+
+
+# --- notebook 10: PPO against the reward model, and DPO on its preference pairs ----------------------------------
+
+PPO_SIZES = {  # scale -> (config, iterations, prompts per iteration, answers per prompt, max answer tokens)
+    "smoke": (ppo.PPOConfig(learning_rate=5e-4, ppo_epochs=1, minibatch_size=4), 3, 2, 2, 8),
+    "cpu": (ppo.PPOConfig(learning_rate=5e-4, ppo_epochs=4, minibatch_size=16), 80, 8, 4, 36),
+    "gpu": (ppo.PPOConfig(learning_rate=2e-4, ppo_epochs=4, minibatch_size=64), 300, 32, 4, 36),
+}
+
+
+def reward_scorer(rm: reward.RewardModel, tokenizer: tok.Tokenizer, records: list[dict]):
+    """``score_fn(prompts, answers)``: the reward model's score, shifted and scaled so that the SFT model's answers
+    in ``records`` (the reward stage's held-out ones) have mean 0 and spread 1, as InstructGPT normalised its
+    reward model before PPO. Also returns the (mean, spread) it used."""
+    raw = reward.score(rm, tokenizer, [reward.example_of(r).prompt for r in records for _ in r["answers"]],
+                       [a for r in records for a in r["answers"]])
+    mean, spread = raw.mean().item(), raw.std().item()
+    return (lambda prompts, answers: (reward.score(rm, tokenizer, prompts, answers) - mean) / spread), (mean, spread)
+
+
+def ppo_run(scale: str, kl_coef: float | None = None, iterations: int | None = None, *, seed: int = 1337,
+            progress: bool = True) -> tuple[ppo.PolicyWithValue, dict]:
+    """PPO from the SFT model against the (normalised) reward model on the reward stage's training requests, with
+    the gold reward recorded (never optimised). ``kl_coef`` and ``iterations`` override ``PPO_SIZES``."""
+    config, n_iter, per_iter, samples, max_new = scales.pick(**PPO_SIZES, scale=scale)
+    config = dataclasses.replace(config, kl_coef=config.kl_coef if kl_coef is None else kl_coef)
+    device = devices.pick_device()
+    sft_model, _ = artifacts.load_or_build("sft", scale, build_sft, device=device)
+    rm, rm_meta = artifacts.load_or_build("reward", scale, build_reward_model, device=device)
+    tokenizer = load_tokenizer(scale)
+    score_fn, (mean, spread) = reward_scorer(rm, tokenizer, rm_meta["held_out"])
+    requests = [reward.example_of(r) for r in rm_meta["preferences"]]
+    devices.seed_everything(seed)
+    model = ppo.PolicyWithValue.from_language_model(sft_model).to(device)
+    history = ppo.train_ppo(model, sft_model, tokenizer, [e.prompt for e in requests], score_fn, config,
+                            n_iter if iterations is None else iterations, prompts_per_iteration=per_iter,
+                            samples_per_prompt=samples, max_new_tokens=max_new, seed=seed, progress=progress,
+                            gold_fn=lambda rows, answers: [reward.gold_reward(requests[i], a)
+                                                           for i, a in zip(rows, answers)])
+    metadata = {"scale": scale, "kl_coef": config.kl_coef, "config": dataclasses.asdict(config),
+                "reward_mean": mean, "reward_spread": spread, "history": history, "device": str(device),
+                "tokenizer_sha256": data.sha256_of(tokenizer_path(scale))}
+    return model.cpu().eval(), metadata
+
+
+def build_ppo(scale: str, *, seed: int = 1337, progress: bool = True) -> tuple[GPT, dict]:
+    """The RLHF model: PPO with the KL penalty of ``PPO_SIZES`` (checkpoint ``ppo``: the policy, without the value
+    head; its metadata carries the curves)."""
+    model, metadata = ppo_run(scale, seed=seed, progress=progress)
+    return model.policy, {"stage": "ppo", **metadata}
+
+
+DPO_SIZES = {  # scale -> (beta, smallest margin level of a pair kept, training config)
+    "smoke": (0.1, 1 / 3, train.TrainConfig(max_steps=4, batch_size=4, learning_rate=1e-4, warmup_steps=1,
+                                            weight_decay=0.0)),
+    "cpu": (0.1, 1 / 3, train.TrainConfig(max_steps=300, batch_size=16, learning_rate=1e-4, warmup_steps=10,
+                                          weight_decay=0.0)),
+    "gpu": (0.1, 1 / 3, train.TrainConfig(max_steps=1500, batch_size=32, learning_rate=5e-5, warmup_steps=50,
+                                          weight_decay=0.0)),
+}
+
+
+def build_dpo(scale: str, *, seed: int = 1337, progress: bool = True) -> tuple[GPT, dict]:
+    """DPO from the SFT model on the reward stage's preference pairs (annotator A's rankings of the SFT model's
+    answers), against the frozen SFT model; pairs whose annotator was only "negligibly" sure are left out."""
+    beta, min_margin, config = scales.pick(**DPO_SIZES, scale=scale)
+    device = devices.pick_device()
+    sft_model, _ = artifacts.load_or_build("sft", scale, build_sft, device=device)
+    _, rm_meta = artifacts.load_or_build("reward", scale, build_reward_model, device=device)
+    tokenizer = load_tokenizer(scale)
+    records = rm_meta["preferences"]
+    pairs = [p for p in reward.preference_pairs(records, [r["A"] for r in records]) if p.margin >= min_margin - 1e-9]
+    devices.seed_everything(seed)
+    policy = GPT(sft_model.config).to(device)
+    policy.load_state_dict(sft_model.state_dict())
+    time0 = time.perf_counter()
+    history = dpo.train_dpo(policy, sft_model, tokenizer, pairs, config, beta=beta, seed=seed, device=device)
+    metadata = {"stage": "dpo", "scale": scale, "beta": beta, "min_margin": min_margin, "pairs": len(pairs),
+                "history": history, "train_seconds": time.perf_counter() - time0, "device": str(device),
+                "tokenizer_sha256": data.sha256_of(tokenizer_path(scale))}
+    return policy.cpu().eval(), metadata
