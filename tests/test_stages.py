@@ -107,3 +107,21 @@ def test_reward_stage_builds_from_the_sft_model_and_carries_its_preference_data(
                                             [p.chosen for p in pairs[:3]]),
                                reward.score(rm, stages.load_tokenizer("smoke"), [p.prompt for p in pairs[:3]],
                                             [p.chosen for p in pairs[:3]]))
+
+
+@needs_shakespeare
+def test_ppo_and_dpo_stages_start_from_the_sft_model_and_record_their_curves(course_home):
+    policy, meta = artifacts.load_or_build("ppo", "smoke", lambda s: stages.build_ppo(s, progress=False))
+    config, iterations, *_ = stages.PPO_SIZES["smoke"]
+    assert artifacts.checkpoint_path("reward", "smoke").exists()  # built on the way
+    assert meta["kl_coef"] == config.kl_coef and len(meta["history"]["gold"]) == iterations
+    assert isinstance(artifacts.load(artifacts.checkpoint_path("ppo", "smoke"))[0], stages.GPT)
+    hacked, hacked_meta = stages.ppo_run("smoke", kl_coef=0.0, iterations=2, progress=False)
+    assert hacked_meta["kl_coef"] == 0.0 and len(hacked_meta["history"]["score"]) == 2
+    dpo_model, dpo_meta = artifacts.load_or_build("dpo", "smoke", lambda s: stages.build_dpo(s, progress=False))
+    beta, min_margin, dpo_config = stages.DPO_SIZES["smoke"]
+    assert dpo_meta["beta"] == beta and len(dpo_meta["history"]["loss"]) == dpo_config.max_steps
+    sft_model, _ = artifacts.load(artifacts.checkpoint_path("sft", "smoke"))
+    moved = [any((a - b).abs().max() > 0 for a, b in zip(m.parameters(), sft_model.parameters()))
+             for m in (policy, dpo_model)]
+    assert moved == [True, True]
