@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helpers import chat, lm, reward, sampling, train
+from helpers import chat, lm, sampling, train
 from helpers import tokenizer as tok
 from helpers.gpt import GPT, GPTConfig
 
@@ -37,7 +37,12 @@ class PolicyWithValue(nn.Module):
         super().__init__()
         self.config = config
         self.policy = GPT(config)
-        self.value_head = reward.scalar_head(config.n_embd)
+        self.value_head = nn.Linear(config.n_embd, 1)
+        # values start at exactly 0, so the first advantages are the plain (centred) returns: with notebook 09's
+        # small random head instead, the early values were noise and the gold reward fell over the first
+        # iterations before it rose (cpu scale, measured)
+        nn.init.zeros_(self.value_head.weight)
+        nn.init.zeros_(self.value_head.bias)
 
     @classmethod
     def from_language_model(cls, model: GPT) -> PolicyWithValue:

@@ -136,7 +136,7 @@ def pairwise_accuracy(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> float
 
 
 def scalar_head(n_embd: int) -> nn.Linear:
-    """A linear layer from a hidden state to one number, for the reward model and PPO's value head. Its weights
+    """A linear layer from a hidden state to one number, for the reward model. Its weights
     start small and random, not at zero: a zero head sends no gradient into the trunk at first, and on the
     reward model's task one of two seeds then never left 51% held-out accuracy; with a random head, seeds
     reached 72-77% (cpu scale, measured)."""

@@ -149,11 +149,11 @@ def test_ppo_raises_a_toy_reward_and_records_its_curves():
     def share_of_a(prompts, answers):
         return torch.tensor([a.count("a") / max(1, len(a)) for a in answers])
 
-    history = ppo.train_ppo(model, ref, tk, ["Go", "Run"], share_of_a, config, 40, prompts_per_iteration=4,
+    history = ppo.train_ppo(model, ref, tk, ["Go", "Run"], share_of_a, config, 60, prompts_per_iteration=4,
                             samples_per_prompt=4, max_new_tokens=4, gold_fn=lambda rows, answers: [0.0] * len(rows),
                             progress=False)
     assert {"score", "gold", "kl", "entropy", "clipfrac", "approx_kl", "value_loss", "length"} <= set(history)
-    assert all(len(v) == 40 for v in history.values())
+    assert all(len(v) == 60 for v in history.values())
     means = history["score"]
     assert sum(means[-5:]) / 5 > sum(means[:5]) / 5 + 0.2
     assert history["kl"][-1] > history["kl"][0]  # it moved away from the reference to get there
