@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from helpers import chat, train
+from helpers import chat, lm, train
 from helpers import tokenizer as tok
 from helpers.gpt import GPT
 
@@ -32,8 +32,7 @@ def answer_logprobs(model: GPT, tokenizer: tok.Tokenizer, prompts: Sequence[str]
     device = next(model.parameters()).device
     x, y = chat.collate(rendered, tokenizer.special_tokens[tok.PAD], device)
     logits, _ = model(x)
-    logp = torch.gather(F.log_softmax(logits.float(), dim=-1), 2, y.clamp(min=0)[..., None]).squeeze(-1)
-    return (logp * (y >= 0)).sum(1)
+    return lm.target_logprobs(logits, y).sum(1)
 
 
 def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,

@@ -67,6 +67,15 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor 
     return total / (flat != IGNORE_INDEX).sum().clamp(min=1)
 
 
+def target_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(target) at each position: logits (B, T, V), targets (B, T) -> (B, T); where a target is
+    ``IGNORE_INDEX`` the result is 0. (DPO sums these over an answer; PPO keeps them per token.)"""
+    if logits.shape[:2] != targets.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} do not match targets {tuple(targets.shape)}")
+    logp = torch.gather(F.log_softmax(logits.float(), dim=-1), 2, targets.clamp(min=0)[..., None]).squeeze(-1)
+    return logp * (targets != IGNORE_INDEX)
+
+
 @contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Run the body with ``model.eval()``; afterwards restore the mode it had, even if the body raised."""

@@ -60,7 +60,7 @@ def token_logprobs(logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """log p(idx[:, t+1] | idx[:, :t+1]) for each t: (B, T-1), from logits (B, T, V) of the same sequences."""
     if logits.shape[:2] != idx.shape:
         raise ValueError(f"logits {tuple(logits.shape)} do not match idx {tuple(idx.shape)}")
-    return torch.gather(F.log_softmax(logits[:, :-1].float(), dim=-1), 2, idx[:, 1:, None]).squeeze(-1)
+    return lm.target_logprobs(logits[:, :-1], idx[:, 1:])
 
 
 def entropy_of(logits: torch.Tensor) -> torch.Tensor:

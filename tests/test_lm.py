@@ -98,3 +98,13 @@ def test_eval_mode_restores_training_even_after_an_error():
     with lm.eval_mode(model):
         pass
     assert not model.training
+
+
+def test_target_logprobs_read_the_targets_and_skip_ignored_ones():
+    logits = torch.tensor([[[0.0, 0.0], [2.0, 0.0], [1.0, 1.0]]])
+    targets = torch.tensor([[1, 0, lm.IGNORE_INDEX]])
+    got = lm.target_logprobs(logits, targets)
+    expected = torch.tensor([[math.log(0.5), 2.0 - math.log(math.exp(2.0) + 1.0), 0.0]])
+    torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match="do not match"):
+        lm.target_logprobs(logits, targets[:, :2])
