@@ -31,11 +31,16 @@ from helpers.gpt import GPT, GPTConfig
 
 
 class PolicyWithValue(nn.Module):
-    """A GPT policy and a value head on its trunk: ``forward(idx) -> (logits (B, T, V), values (B, T))``."""
+    """A GPT policy and a value head on its trunk: ``forward(idx) -> (logits (B, T, V), values (B, T))``.
 
-    def __init__(self, config: GPTConfig):
+    The value head reads the trunk's hidden states but, unless ``value_moves_trunk``, its loss does not flow back
+    into the trunk: the value loss then trains the head alone and cannot move the policy. At cpu scale, with the
+    gradient shared, one of three seeds raised the gold reward; with it stopped, two of three (README results)."""
+
+    def __init__(self, config: GPTConfig, value_moves_trunk: bool = False):
         super().__init__()
         self.config = config
+        self.value_moves_trunk = value_moves_trunk
         self.policy = GPT(config)
         self.value_head = nn.Linear(config.n_embd, 1)
         # values start at exactly 0, so the first advantages are the plain (centred) returns: with notebook 09's
@@ -45,15 +50,15 @@ class PolicyWithValue(nn.Module):
         nn.init.zeros_(self.value_head.bias)
 
     @classmethod
-    def from_language_model(cls, model: GPT) -> PolicyWithValue:
+    def from_language_model(cls, model: GPT, value_moves_trunk: bool = False) -> PolicyWithValue:
         """A policy that starts as a copy of ``model`` (the SFT model)."""
-        out = cls(model.config)
+        out = cls(model.config, value_moves_trunk)
         out.policy.load_state_dict(model.state_dict())
         return out
 
     def forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.policy.hidden(idx)
-        return self.policy.lm_head(h), self.value_head(h).squeeze(-1)
+        return self.policy.lm_head(h), self.value_head(h if self.value_moves_trunk else h.detach()).squeeze(-1)
 
 
 def token_logprobs(logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

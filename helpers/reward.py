@@ -203,8 +203,8 @@ def sample_answers(model: GPT, tokenizer: tok.Tokenizer, prompt: str, k: int, ma
     if len(ids) + max_new_tokens > model.config.block_size:
         raise ValueError(f"prompt of {len(ids)} tokens + {max_new_tokens} new ones exceeds block_size")
     idx = torch.tensor([ids] * k, device=next(model.parameters()).device)
-    out = sampling.generate(model, idx, max_new_tokens, temperature=temperature, generator=generator)
     end, answers = tokenizer.special_tokens[chat.END], []
+    out = sampling.generate(model, idx, max_new_tokens, temperature=temperature, generator=generator, stop_token=end)
     for row in out[:, len(ids):].tolist():
         answers.append(tokenizer.decode(row[:row.index(end)] if end in row else row))
     return answers

@@ -85,11 +85,13 @@ def generate(
     top_p: float | None = None,
     generator: torch.Generator | None = None,
     use_cache: bool = True,
+    stop_token: int | None = None,
 ) -> torch.Tensor:
     """Extend ``idx`` (B, T) by ``max_new_tokens`` sampled tokens; return (B, T + max_new_tokens).
 
     With ``use_cache`` (the default) the model's cache is used when it offers one; the tokens are the same
-    either way, only faster."""
+    either way, only faster. With ``stop_token``, generation ends early once every row has drawn it: the result
+    is then shorter, and the same as the first columns of a full-length run with the same generator."""
     lm.check_ids(idx, model.config.vocab_size)
     if idx.size(1) == 0:
         raise ValueError("generate() needs at least one token of context to start from.")
@@ -98,6 +100,7 @@ def generate(
     check_knobs(temperature, top_k, top_p)
     block_size = model.config.block_size
     cache = None
+    finished = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
     with lm.eval_mode(model):
         for _ in range(max_new_tokens):
             if use_cache and hasattr(model, "new_cache") and idx.size(1) <= block_size:
@@ -112,4 +115,8 @@ def generate(
             gen_device = generator.device if generator is not None else probs.device
             next_idx = torch.multinomial(probs.to(gen_device), 1, generator=generator).to(idx.device)  # (B, 1)
             idx = torch.cat([idx, next_idx], dim=1)
+            if stop_token is not None:
+                finished |= next_idx[:, 0] == stop_token
+                if bool(finished.all()):
+                    break
     return idx

@@ -5,6 +5,7 @@ import random
 
 import pytest
 import torch
+import torch.nn as nn
 
 from helpers import chat, gpt, ppo
 from helpers import tokenizer as tok
@@ -107,6 +108,21 @@ def test_the_value_loss_is_clipped_around_the_rollouts_values():
     assert stats["value_loss"] == pytest.approx(0.5 * (2 - 0.2) ** 2)  # the clipped value 0.2 is further off
     loss.backward()
     assert values.grad.item() == 0.0  # the worse, clipped error does not depend on the new value
+
+
+def test_the_value_loss_trains_the_head_and_leaves_the_trunk_unless_asked():
+    cfg = gpt.GPTConfig(vocab_size=32, block_size=16, n_layer=1, n_head=2, n_embd=16)
+    idx = torch.randint(32, (2, 8), generator=torch.Generator().manual_seed(0))
+    for moves in (False, True):
+        torch.manual_seed(0)
+        model = ppo.PolicyWithValue(cfg, value_moves_trunk=moves)
+        nn.init.normal_(model.value_head.weight)  # the zero init would hide the trunk's gradient
+        logits, values = model(idx)
+        values.pow(2).sum().backward()  # a value loss alone
+        assert model.value_head.weight.grad.abs().sum() > 0
+        trunk = sum(p.grad.abs().sum().item() for p in model.policy.parameters() if p.grad is not None)
+        assert (trunk > 0) == moves
+    torch.testing.assert_close(model(idx)[0], model.policy(idx)[0])  # the policy's logits are the GPT's
 
 
 def test_rollout_bookkeeping():

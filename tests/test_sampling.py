@@ -56,6 +56,18 @@ def test_generate_shapes_context_cropping_and_seeding():
     assert ((out >= 0) & (out < 9)).all()
 
 
+def test_generate_stops_once_every_row_has_drawn_the_stop_token():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=3, block_size=64, n_layer=1, n_head=1, n_embd=8))
+    idx = torch.zeros(4, 2, dtype=torch.long)
+    full = sampling.generate(model, idx, 40, generator=torch.Generator().manual_seed(1))
+    short = sampling.generate(model, idx, 40, generator=torch.Generator().manual_seed(1), stop_token=2)
+    new = short[:, 2:]
+    assert torch.equal(short, full[:, :short.size(1)])  # the same draws, cut short
+    assert (new == 2).any(1).all() and short.size(1) < full.size(1)  # every row has it, and it did stop early
+    assert not (new[:, :-1] == 2).any(1).all()  # one step earlier, some row had not drawn it yet
+
+
 def test_generate_greedy_follows_argmax():
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=9, block_size=8, n_layer=1, n_head=1, n_embd=8)).eval()
