@@ -49,9 +49,6 @@ class BM25:
         floor = epsilon * sum(self.idf.values()) / max(len(self.idf), 1)
         self.idf = {w: (floor if v < 0 else v) for w, v in self.idf.items()}
 
-    def __len__(self) -> int:
-        return len(self.counts)
-
     def score(self, query: Sequence[str], doc: int) -> float:
         """BM25 score of document ``doc`` for the query words (a word asked twice counts twice)."""
         counts, norm = self.counts[doc], self.k1 * (1 - self.b + self.b * self.lengths[doc] / self.avg_length)
