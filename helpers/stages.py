@@ -14,7 +14,22 @@ from pathlib import Path
 
 import torch
 
-from helpers import artifacts, bpe, chat, cleaning, data, dpo, miniweb, ngram, ppo, reward, sampling, sft, train
+from helpers import (
+    artifacts,
+    bpe,
+    chat,
+    cleaning,
+    data,
+    dpo,
+    knowledge,
+    miniweb,
+    ngram,
+    ppo,
+    reward,
+    sampling,
+    sft,
+    train,
+)
 from helpers import device as devices
 from helpers import scale as scales
 from helpers import tokenizer as tok
@@ -229,6 +244,45 @@ def build_sft(scale: str, *, seed: int = 1337, progress: bool = True) -> tuple[G
                            device=device, seed=seed, progress=progress)
     metadata = {
         "stage": "sft", "scale": scale, "base_val_loss": base_meta["val_loss"], "examples": len(train_rows),
+        "val_loss": history.val_loss[-1], "steps": len(history.step), "train_seconds": history.seconds,
+        "device": str(device), "tokenizer_sha256": data.sha256_of(tokenizer_path(scale)),
+        "history": {"step": history.step, "train_loss": history.train_loss,
+                    "eval_step": history.eval_step, "val_loss": history.val_loss},
+    }
+    return model.cpu().eval(), metadata
+
+
+READER_SIZES = {  # scale -> training config of the reading fine-tune (one fresh exercise per row: steps x batch)
+    "smoke": train.TrainConfig(max_steps=4, batch_size=4, learning_rate=2e-3, warmup_steps=1, weight_decay=0.0,
+                               eval_interval=2, eval_iters=1),
+    "cpu": train.TrainConfig(max_steps=600, batch_size=16, learning_rate=2e-3, warmup_steps=10, weight_decay=0.0,
+                             eval_interval=100, eval_iters=4),
+    "gpu": train.TrainConfig(max_steps=2000, batch_size=32, learning_rate=1e-3, warmup_steps=50, weight_decay=0.0,
+                             eval_interval=200, eval_iters=10),
+}
+READER_SEEDS = {"train": 0, "held_out": 1}  # seeds of knowledge.reader_rows
+
+
+def build_reader(scale: str, *, seed: int = 1337, progress: bool = True) -> tuple[GPT, dict]:
+    """The reader (notebook 11): the base model fine-tuned on reading exercises about invented people (passages,
+    then questions answered by copying from them; ``knowledge.reader_rows``), loss on the answers. The web's
+    comprehension pages were meant to teach this in pretraining; at ``cpu`` scale they do not (notebook 11
+    measures it), so this short stage does. No fact of the fact table is in its data."""
+    config = scales.pick(**READER_SIZES, scale=scale)
+    device = devices.pick_device()
+    model, base_meta = artifacts.load_or_build("base", scale, build_base, device=device)
+    tokenizer = load_tokenizer(scale)
+    world = miniweb.SIZES[scale].world()
+    block = model.config.block_size
+    rows = knowledge.reader_rows(tokenizer, world, config.max_steps * config.batch_size, READER_SEEDS["train"],
+                                 block_size=block)
+    held_out = knowledge.reader_rows(tokenizer, world, 4 * config.batch_size, READER_SEEDS["held_out"],
+                                     block_size=block)
+    devices.seed_everything(seed)
+    history = sft.finetune(model, rows, held_out, config, tokenizer.special_tokens[tok.PAD], device=device,
+                           seed=seed, progress=progress)
+    metadata = {
+        "stage": "reader", "scale": scale, "base_val_loss": base_meta["val_loss"], "examples": len(rows),
         "val_loss": history.val_loss[-1], "steps": len(history.step), "train_seconds": history.seconds,
         "device": str(device), "tokenizer_sha256": data.sha256_of(tokenizer_path(scale)),
         "history": {"step": history.step, "train_loss": history.train_loss,

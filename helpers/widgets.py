@@ -254,3 +254,32 @@ def chat_box(respond: Callable[[list[dict]], str], *, keep_history: bool = False
     else:
         draw()
     return w.VBox([w.HBox([box, send, clear, history]), out])
+
+
+def rag_explorer(ask: Callable[[str, int, str, str], tuple[str, str]], question: str, attacks: list[str],
+                 defences: list[str], *, k: int = 1, max_k: int = 4):
+    """A question box, the number of retrieved pages ``k`` (0: closed book), an attack planted in the best page and
+    a defence; ``ask(question, k, attack, defence)`` returns the prompt the model reads and its answer."""
+    import ipywidgets as w
+
+    wide = {"description_width": "initial"}
+    box = w.Text(value=question, description="question", style=wide, layout={"width": "420px"},
+                 continuous_update=False)
+    pages = w.IntSlider(value=k, min=0, max=max_k, description="retrieved pages k", style=wide)
+    attack = w.Dropdown(options=attacks, value=attacks[0], description="attack", style=wide)
+    defence = w.Dropdown(options=defences, value=defences[0], description="defence", style=wide)
+    out = w.HTML(layout={"border": "1px solid #ccc", "padding": "4px"})
+
+    def draw(_=None):
+        try:
+            prompt, answer = ask(box.value.strip(), pages.value, attack.value, defence.value)
+        except ValueError as err:
+            out.value = f"<b>Cannot answer:</b> {html.escape(str(err))}"
+            return
+        out.value = (f"<pre style='white-space: pre-wrap'>{html.escape(prompt)}</pre>"
+                     f"<p><b>answer:</b> {html.escape(answer) or '(empty)'}</p>")
+
+    for control in (box, pages, attack, defence):
+        control.observe(draw, names="value")
+    draw()
+    return w.VBox([w.HBox([box, pages]), w.HBox([attack, defence]), out])

@@ -30,19 +30,41 @@ def test_questions_both_ways_and_pages_state_each_fact():
         knowledge.question(person, "father")
 
 
-def test_reader_rows_ask_about_fresh_people_with_the_loss_on_the_answer():
+def test_reader_rows_ask_about_fresh_people_with_the_loss_on_the_answers():
     tk = _byte_tokenizer()
-    rows = knowledge.reader_rows(tk, WORLD, 20, seed=0)
-    assert rows == knowledge.reader_rows(tk, WORLD, 20, seed=0) != knowledge.reader_rows(tk, WORLD, 20, seed=1)
+    rows = knowledge.reader_rows(tk, WORLD, 20, seed=0, passages=(1, 2), block_size=420)
+    assert rows == knowledge.reader_rows(tk, WORLD, 20, seed=0, passages=(1, 2), block_size=420) != \
+        knowledge.reader_rows(tk, WORLD, 20, seed=1, passages=(1, 2), block_size=420)
     names = set(WORLD.people)
     for ids, mask in rows:
-        assert len(ids) == len(mask) and ids[0] == tk.special_tokens[tok.BOS]
+        assert len(ids) == len(mask) <= 420 and ids[0] == tk.special_tokens[tok.BOS] and mask[0] == 0
         text = tk.decode(ids[1:])
-        prompt, answer = tk.decode([t for t, m in zip(ids, mask) if not m][1:]), tk.decode([t for t, m in
-                                                                                             zip(ids, mask) if m])
-        assert text == prompt + answer and prompt.startswith("Passage: ") and prompt.endswith("\nA:")
-        assert answer.startswith(" ") and answer.endswith("\n") and answer.strip() in prompt.split("\n\nQ:")[0]
+        assert text.startswith("Passage: ") and text.endswith("\n")
+        passages, questions = text.split("\n\nQ: ", 1)
+        answers = [tk.decode(list(span)) for span in _spans(ids, mask)]
+        assert len(answers) == text.count("\nA:") >= 1  # every answer is in the loss, nothing else
+        for qa, a in zip(questions[:-1].split("\nQ: "), answers):
+            assert (qa + "\n").endswith("\nA:" + a) and a.startswith(" ") and a.endswith("\n")
+            assert a.strip() in passages  # answered by copying from the passages
         assert not any(n in text for n in names)  # invented people only: no fact of the table leaks in
+    assert max(t.count("\nA:") for t in (tk.decode(ids) for ids, _ in rows)) >= 3
+    short = knowledge.reader_rows(tk, WORLD, 20, seed=0, passages=(1, 1), block_size=260)
+    assert all(len(ids) <= 260 for ids, _ in short)
+    with pytest.raises(ValueError, match="does not fit in block_size"):
+        knowledge.reader_rows(tk, WORLD, 5, seed=0, block_size=40)
+
+
+def _spans(ids, mask):
+    """The runs of ids under a loss mask of 1."""
+    span = []
+    for t, m in zip(ids, mask):
+        if m:
+            span.append(t)
+        elif span:
+            yield span
+            span = []
+    if span:
+        yield span
 
 
 def test_page_rows_and_a_changed_fact():
@@ -64,3 +86,32 @@ def test_passages_retrieve_their_person():
     assert sum(hits) / len(hits) > 0.9
     text = knowledge.passage(random.Random(0), people[0])
     assert all(str(getattr(people[0], r)) in text for r in w.RELATIONS)
+
+
+def test_question_rows_drill_each_relation_with_the_loss_on_the_answer():
+    tk = _byte_tokenizer()
+    people = [WORLD.people[n] for n in WORLD.heldout[:2]]
+    rows = knowledge.question_rows(tk, people, ("born_in", "mother"), copies=2)
+    assert len(rows) == 8 and rows[0] == rows[1] != rows[2]
+    ids, mask = rows[2]
+    assert tk.decode(ids[1:]) == f"Q: Who is {people[0].name}'s mother?\nA: {people[0].mother}\n"
+    assert tk.decode([t for t, m in zip(ids, mask) if m]) == f" {people[0].mother}\n"
+
+
+def test_injected_sentences_and_what_each_filter_lets_through():
+    person = WORLD.people[WORLD.heldout[0]]
+    page = knowledge.fact_page(person)
+    assert len(knowledge.sentences(page)) == 4 and " ".join(knowledge.sentences(page)) == page
+    kept = {}
+    for attack in knowledge.INJECTIONS:
+        bad = knowledge.inject(page, attack, person.name, "Zorbat")
+        assert bad.startswith(page) and bad.endswith(".") and "Zorbat" in bad
+        kept[attack] = ("Zorbat" in knowledge.keyword_filter(bad), "Zorbat" in knowledge.fact_filter(bad))
+    # the deny-list stops the instruction only; the allow-list stops both instructions, not a false fact
+    assert kept == {"instruction": (False, False), "paraphrase": (True, False), "false fact": (True, True)}
+    rng = random.Random(0)
+    for _ in range(50):  # neither filter touches an honest page, in any of the web's wordings
+        text = knowledge.passage(rng, knowledge.fresh_person(rng, WORLD))
+        assert knowledge.keyword_filter(text) == text == knowledge.fact_filter(text)
+    with pytest.raises(ValueError, match="attack must be one of"):
+        knowledge.inject(page, "sql", person.name, "x")

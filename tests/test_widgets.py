@@ -160,3 +160,22 @@ def test_chat_box_sends_each_message_and_shows_the_transcript():
     assert len(seen) == 4
     clear.click()
     assert "no messages yet" in out.value
+
+
+def test_rag_explorer_asks_with_the_controls_settings():
+    calls = []
+
+    def ask(question, k, attack, defence):
+        calls.append((question, k, attack, defence))
+        if question == "bad":
+            raise ValueError("too long")
+        return f"Passage: <{k} pages>\n\nQ: {question}\nA:", f"{attack}/{defence}"
+
+    box = widgets.rag_explorer(ask, "Where?", ["none", "instruction"], ["none", "filter"], k=2)
+    (text, pages), (attack, defence), out = box.children[0].children, box.children[1].children, box.children[2]
+    assert calls[-1] == ("Where?", 2, "none", "none") and "&lt;2 pages&gt;" in out.value
+    assert "none/none" in out.value
+    pages.value, attack.value, defence.value = 0, "instruction", "filter"
+    assert calls[-1] == ("Where?", 0, "instruction", "filter") and "instruction/filter" in out.value
+    text.value = "bad"
+    assert "Cannot answer" in out.value and "too long" in out.value
