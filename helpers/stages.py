@@ -255,7 +255,7 @@ def build_sft(scale: str, *, seed: int = 1337, progress: bool = True) -> tuple[G
 READER_SIZES = {  # scale -> training config of the reading fine-tune (one fresh exercise per row: steps x batch)
     "smoke": train.TrainConfig(max_steps=4, batch_size=4, learning_rate=2e-3, warmup_steps=1, weight_decay=0.0,
                                eval_interval=2, eval_iters=1),
-    "cpu": train.TrainConfig(max_steps=600, batch_size=16, learning_rate=2e-3, warmup_steps=10, weight_decay=0.0,
+    "cpu": train.TrainConfig(max_steps=1200, batch_size=16, learning_rate=2e-3, warmup_steps=10, weight_decay=0.0,
                              eval_interval=100, eval_iters=4),
     "gpu": train.TrainConfig(max_steps=2000, batch_size=32, learning_rate=1e-3, warmup_steps=50, weight_decay=0.0,
                              eval_interval=200, eval_iters=10),

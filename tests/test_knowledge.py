@@ -115,3 +115,12 @@ def test_injected_sentences_and_what_each_filter_lets_through():
         assert knowledge.keyword_filter(text) == text == knowledge.fact_filter(text)
     with pytest.raises(ValueError, match="attack must be one of"):
         knowledge.inject(page, "sql", person.name, "x")
+
+
+def test_accuracy_accepts_any_of_several_right_answers(monkeypatch):
+    said = {"Who is Ada's child?": "Bo Lin", "Where was Bo Lin born?": "Oslo"}
+    monkeypatch.setattr(knowledge, "answer", lambda model, tk, q, passages: said[q])
+    assert knowledge.accuracy(None, None, [("Who is Ada's child?", ["Al Tor", "Bo Lin"])]) == 1.0
+    assert knowledge.accuracy(None, None, [("Where was Bo Lin born?", "Oslo"), ("Who is Ada's child?", "Al Tor")]) == 0.5
+    with pytest.raises(ValueError, match="at least one"):
+        knowledge.accuracy(None, None, [])

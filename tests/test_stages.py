@@ -21,6 +21,7 @@ def test_char_gpt_learns_at_smoke_scale(course_home):
 def test_every_scale_has_sizes():
     assert set(stages.CHAR_GPT_SIZES) == {"smoke", "cpu", "gpu"}
     assert set(stages.BASE_SIZES) == {"smoke", "cpu", "gpu"} == set(stages.TOKENIZER_VOCAB) == set(stages.SFT_SIZES)
+    assert set(stages.READER_SIZES) == {"smoke", "cpu", "gpu"}
 
 
 needs_shakespeare = pytest.mark.skipif(not has_data("tinyshakespeare"), reason="Tiny Shakespeare is not available")
@@ -125,3 +126,14 @@ def test_ppo_and_dpo_stages_start_from_the_sft_model_and_record_their_curves(cou
     moved = [any((a - b).abs().max() > 0 for a, b in zip(m.parameters(), sft_model.parameters()))
              for m in (policy, dpo_model)]
     assert moved == [True, True]
+
+
+@needs_shakespeare
+def test_reader_stage_fine_tunes_the_base_on_reading_exercises(course_home):
+    model, meta = artifacts.load_or_build("reader", "smoke", lambda s: stages.build_reader(s, progress=False))
+    config = stages.READER_SIZES["smoke"]
+    assert meta["stage"] == "reader" and meta["steps"] == config.max_steps
+    assert meta["examples"] == config.max_steps * config.batch_size  # one fresh exercise per row
+    assert meta["history"]["val_loss"][-1] < meta["history"]["val_loss"][0]
+    base, _ = artifacts.load(artifacts.checkpoint_path("base", "smoke"))
+    assert any((a - b).abs().max() > 0 for a, b in zip(model.parameters(), base.parameters()))
