@@ -240,10 +240,16 @@ def build_sft(scale: str, *, seed: int = 1337, progress: bool = True) -> tuple[G
     tokenizer = load_tokenizer(scale)
     train_rows, held_out = sft_data(scale, tokenizer, model.config.block_size)
     devices.seed_everything(seed)
-    history = sft.finetune(model, train_rows, held_out, train_config, tokenizer.special_tokens[tok.PAD],
+    return _finetune_stage("sft", scale, model, base_meta, train_rows, held_out, train_config, device, seed, progress)
+
+
+def _finetune_stage(stage: str, scale: str, model: GPT, base_meta: dict, rows: list, held_out: list,
+                    config: train.TrainConfig, device, seed: int, progress: bool) -> tuple[GPT, dict]:
+    """Fine-tune ``model`` on rendered ``rows`` (answer-only loss) and return it with the stage's metadata."""
+    history = sft.finetune(model, rows, held_out, config, load_tokenizer(scale).special_tokens[tok.PAD],
                            device=device, seed=seed, progress=progress)
     metadata = {
-        "stage": "sft", "scale": scale, "base_val_loss": base_meta["val_loss"], "examples": len(train_rows),
+        "stage": stage, "scale": scale, "base_val_loss": base_meta["val_loss"], "examples": len(rows),
         "val_loss": history.val_loss[-1], "steps": len(history.step), "train_seconds": history.seconds,
         "device": str(device), "tokenizer_sha256": data.sha256_of(tokenizer_path(scale)),
         "history": {"step": history.step, "train_loss": history.train_loss,
@@ -279,16 +285,7 @@ def build_reader(scale: str, *, seed: int = 1337, progress: bool = True) -> tupl
     held_out = knowledge.reader_rows(tokenizer, world, 4 * config.batch_size, READER_SEEDS["held_out"],
                                      block_size=block)
     devices.seed_everything(seed)
-    history = sft.finetune(model, rows, held_out, config, tokenizer.special_tokens[tok.PAD], device=device,
-                           seed=seed, progress=progress)
-    metadata = {
-        "stage": "reader", "scale": scale, "base_val_loss": base_meta["val_loss"], "examples": len(rows),
-        "val_loss": history.val_loss[-1], "steps": len(history.step), "train_seconds": history.seconds,
-        "device": str(device), "tokenizer_sha256": data.sha256_of(tokenizer_path(scale)),
-        "history": {"step": history.step, "train_loss": history.train_loss,
-                    "eval_step": history.eval_step, "val_loss": history.val_loss},
-    }
-    return model.cpu().eval(), metadata
+    return _finetune_stage("reader", scale, model, base_meta, rows, held_out, config, device, seed, progress)
 
 
 REWARD_SIZES = {  # scale -> (training prompts, held-out prompts, answers per prompt K, training config)

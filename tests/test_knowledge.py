@@ -121,6 +121,7 @@ def test_accuracy_accepts_any_of_several_right_answers(monkeypatch):
     said = {"Who is Ada's child?": "Bo Lin", "Where was Bo Lin born?": "Oslo"}
     monkeypatch.setattr(knowledge, "answer", lambda model, tk, q, passages: said[q])
     assert knowledge.accuracy(None, None, [("Who is Ada's child?", ["Al Tor", "Bo Lin"])]) == 1.0
-    assert knowledge.accuracy(None, None, [("Where was Bo Lin born?", "Oslo"), ("Who is Ada's child?", "Al Tor")]) == 0.5
+    pairs = [("Where was Bo Lin born?", "Oslo"), ("Who is Ada's child?", "Al Tor")]
+    assert knowledge.accuracy(None, None, pairs) == 0.5
     with pytest.raises(ValueError, match="at least one"):
         knowledge.accuracy(None, None, [])
