@@ -305,6 +305,11 @@ def train(
             checkpointing.save_run(checkpoint, model, optimizer, next_step, False, batch_gen,
                                    dataclasses.asdict(history), run_config, device)
     history.seconds, history.tokens_per_s = time.perf_counter() - start, throughput(history)
+    bar.close()
+    if progress and history.train_loss:  # the bar does not stay on screen (leave=False): one line that does
+        held = f", held-out loss {history.val_loss[-1]:.3f}" if history.val_loss else ""
+        print(f"training: {len(history.step)} steps in {history.seconds:.0f} s, training loss "
+              f"{history.train_loss[-1]:.3f}{held}")
     if checkpoint is not None:
         finished = next_step >= config.max_steps or out_of_time or history.diverged_at is not None
         checkpointing.save_run(checkpoint, model, optimizer, next_step, finished, batch_gen,

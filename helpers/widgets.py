@@ -97,7 +97,8 @@ def merge_stepper(steps: list):
         else:
             left, right = (html.escape(repr(p.decode("utf-8", errors="replace"))) for p in step.pair)
             joined = html.escape(repr((step.pair[0] + step.pair[1]).decode("utf-8", errors="replace")))
-            what = f"merge {slider.value}: {left} + {right} → {joined} (the pair occurred {step.count} times)"
+            times = f"{step.count} time{'s' * (step.count != 1)}"
+            what = f"merge {slider.value}: {left} + {right} → {joined} (the pair occurred {times})"
         out.value = f"<b>{what}</b><br>{len(step.pieces)} tokens" + token_html(step.pieces)
 
     slider.observe(draw, names="value")

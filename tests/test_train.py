@@ -39,6 +39,16 @@ def test_training_learns_a_pattern():
     assert history.tokens == 60 * 8 * 16 and not model.training
 
 
+def test_a_run_with_progress_leaves_one_summary_line(capsys):
+    model = GPT(GPTConfig(vocab_size=7, block_size=16, n_layer=1, n_head=2, n_embd=32))
+    cfg = train.TrainConfig(max_steps=3, batch_size=2, eval_interval=2, eval_iters=1)
+    history = train.train(model, periodic_tokens(), periodic_tokens(200), cfg, progress=True)
+    out = capsys.readouterr().out
+    assert out.count("training: 3 steps in") == 1 and f"held-out loss {history.val_loss[-1]:.3f}" in out
+    train.train(model, periodic_tokens(), None, cfg, progress=False)
+    assert capsys.readouterr().out == ""
+
+
 def test_evaluate_matches_uniform_for_an_untrained_model():
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=1, n_embd=8))

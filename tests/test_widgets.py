@@ -74,6 +74,10 @@ def test_merge_stepper_shows_each_step():
     assert "11 tokens" in out.value and "the start" in out.value
     slider.value = 3
     assert "5 tokens" in out.value and "merge 3" in out.value
+    assert "occurred 2 times" in out.value
+    slider, out = widgets.merge_stepper(bpe.train_steps("abcd", 2)).children
+    slider.value = 1
+    assert "occurred 1 time)" in out.value
 
 
 def test_next_word_shows_suggestions_and_redraws():
