@@ -15,11 +15,12 @@ NB_FILE = $(firstword $(wildcard notebooks/$(NB)_*.ipynb) $(wildcard notebooks/$
 
 setup: $(VENV)/.installed
 
-# Re-install only when the dependency files change. torch is pinned by constraints.txt to the CPU build.
-$(VENV)/.installed: pyproject.toml constraints.txt
+# Re-install only when the dependency files change. torch is pinned by constraints.txt; scripts/torch_index.py
+# adds PyTorch's CPU index on Linux without an NVIDIA GPU (when it answers), so that the pin gets the CPU build.
+$(VENV)/.installed: pyproject.toml constraints.txt scripts/torch_index.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install $$($(BIN)/python scripts/torch_index.py --explain) -c constraints.txt -e ".[dev]"
 	touch $@
 
 lab: setup

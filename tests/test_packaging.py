@@ -61,3 +61,34 @@ def test_torch_is_pinned_to_the_cpu_wheel_version():
     assert constraints()["torch"] == "2.13.0"
     assert environment_pip()["torch"] == "2.13.0"
     assert "conda-forge" in (ROOT / "environment.yml").read_text()
+
+
+def _torch_index():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("torch_index", ROOT / "scripts" / "torch_index.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_setup_picks_the_torch_build_for_each_kind_of_machine():
+    ti = _torch_index()
+    cpu = ["--extra-index-url", "https://download.pytorch.org/whl/cpu"]
+    assert ti.flags("Linux", gpu=False, index_reachable=True) == cpu  # the CPU build, a few hundred MB
+    assert ti.flags("Linux", gpu=False, index_reachable=False) == []  # offline: pip's own index, at once
+    assert ti.flags("Linux", gpu=True, index_reachable=True) == []  # PyPI's CUDA build
+    for system in ("Darwin", "Windows"):
+        assert ti.flags(system, gpu=False, index_reachable=True) == []  # PyPI's wheels
+    install = [line for line in (ROOT / "Makefile").read_text().splitlines() if "pip install" in line and "-e" in line]
+    assert len(install) == 1 and "scripts/torch_index.py" in install[0] and "-c constraints.txt" in install[0]
+
+
+def test_an_index_that_does_not_answer_is_given_up_quickly():
+    import time
+
+    ti = _torch_index()
+    start = time.perf_counter()
+    assert ti.reachable("http://127.0.0.1:9/whl/cpu/torch/", timeout=1.0) is False  # nothing listens on port 9
+    assert ti.reachable("not a url") is False
+    assert time.perf_counter() - start < 5
