@@ -42,20 +42,20 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no safetensors file at {path}")
-    data = path.read_bytes()
+    data = bytearray(path.read_bytes())  # one writable buffer; every tensor is a view of it (no copies)
     if len(data) < 8:
         raise ValueError(f"{path} is not a safetensors file: {len(data)} bytes, shorter than its 8-byte header size")
-    (n,) = struct.unpack("<Q", data[:8])
+    (n,) = struct.unpack("<Q", bytes(data[:8]))
     if n > min(MAX_HEADER, len(data) - 8):
         raise ValueError(f"{path} is not a safetensors file (or is truncated): header of {n} bytes announced, "
                          f"{len(data) - 8} bytes follow")
     try:
-        header = json.loads(data[8:8 + n])
+        header = json.loads(bytes(data[8:8 + n]))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{path} is not a safetensors file: its header is not JSON ({err})") from None
     if not isinstance(header, dict):
         raise ValueError(f"{path} is not a safetensors file: its header is not a JSON object")
-    body, tensors = memoryview(data)[8 + n:], {}
+    body_start, body_size, tensors = 8 + n, len(data) - 8 - n, {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
@@ -64,12 +64,14 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
             raise ValueError(f"{path}: tensor {name!r} is described as {info!r}; expected a dtype of "
                              f"{sorted(DTYPES)}, a shape and two data offsets")
         dtype, shape, (start, end) = DTYPES[info["dtype"]], info["shape"], info["data_offsets"]
-        size = torch.tensor([], dtype=dtype).element_size() * int(torch.tensor(shape, dtype=torch.long).prod())
-        if not 0 <= start <= end <= len(body) or end - start != size:
+        count = int(torch.tensor(shape, dtype=torch.long).prod())
+        size = torch.tensor([], dtype=dtype).element_size() * count
+        if not 0 <= start <= end <= body_size or end - start != size:
             raise ValueError(f"{path}: tensor {name!r} of shape {shape} ({info['dtype']}) needs {size} bytes, its "
-                             f"byte range is [{start}, {end}) in a body of {len(body)} bytes: the file is damaged")
-        raw = bytearray(body[start:end])
-        tensors[name] = (torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)).reshape(shape)
+                             f"byte range is [{start}, {end}) in a body of {body_size} bytes: the file is damaged")
+        flat = torch.frombuffer(data, dtype=dtype, offset=body_start + start, count=count) if count else \
+            torch.empty(0, dtype=dtype)
+        tensors[name] = flat.reshape(shape)
     return tensors
 
 

@@ -31,6 +31,7 @@ from helpers import world as w
 
 RELATIONS = (*w.RELATIONS, "child")  # "child": who is the mother's child (the reverse of "mother")
 REVERSE_QUESTION = "Who is {mother}'s child?"
+QA_ROOM = 24  # tokens a reading exercise keeps free after its passages, for at least one question and answer
 
 
 def fact_page(person: w.Person) -> str:
@@ -67,13 +68,14 @@ def reader_rows(tokenizer: tok.Tokenizer, world: w.World, n: int, seed: int, pas
     if not 1 <= passages[0] <= passages[1] or not 1 <= questions[0] <= questions[1]:
         raise ValueError(f"passages and questions must be (low, high) ranges from 1, got {passages}, {questions}")
     rng = random.Random(f"reader-{seed}")
-    bos = tokenizer.special_tokens[tok.BOS]
+    bos, block = tokenizer.special_tokens[tok.BOS], block_size
     rows = []
     for _ in range(n):
         people = [fresh_person(rng, world) for _ in range(rng.randint(*passages))]
         texts = [passage(rng, p) for p in people]
-        while len(people) > 1 and len(tokenizer.encode_ordinary(retrieval.rag_prompt("", texts))) + 24 > block_size:
-            people, texts = people[:-1], texts[:-1]  # a small tokenizer's long passages: fewer people per exercise
+        # a small tokenizer's long passages: fewer people per exercise
+        while len(people) > 1 and len(tokenizer.encode_ordinary(retrieval.rag_prompt("", texts))) + QA_ROOM > block:
+            people, texts = people[:-1], texts[:-1]
         asks = rng.sample([(p, r) for p in people for r in RELATIONS], min(rng.randint(*questions),
                                                                           len(people) * len(RELATIONS)))
         ids, mask = [bos], [0]

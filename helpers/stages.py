@@ -240,14 +240,14 @@ def build_sft(scale: str, *, seed: int = 1337, progress: bool = True) -> tuple[G
     tokenizer = load_tokenizer(scale)
     train_rows, held_out = sft_data(scale, tokenizer, model.config.block_size)
     devices.seed_everything(seed)
-    return _finetune_stage("sft", scale, model, base_meta, train_rows, held_out, train_config, device, seed, progress)
+    return _finetune_stage("sft", scale, model, base_meta, train_rows, held_out, train_config,
+                           tokenizer.special_tokens[tok.PAD], device, seed, progress)
 
 
 def _finetune_stage(stage: str, scale: str, model: GPT, base_meta: dict, rows: list, held_out: list,
-                    config: train.TrainConfig, device, seed: int, progress: bool) -> tuple[GPT, dict]:
+                    config: train.TrainConfig, pad_id: int, device, seed: int, progress: bool) -> tuple[GPT, dict]:
     """Fine-tune ``model`` on rendered ``rows`` (answer-only loss) and return it with the stage's metadata."""
-    history = sft.finetune(model, rows, held_out, config, load_tokenizer(scale).special_tokens[tok.PAD],
-                           device=device, seed=seed, progress=progress)
+    history = sft.finetune(model, rows, held_out, config, pad_id, device=device, seed=seed, progress=progress)
     metadata = {
         "stage": stage, "scale": scale, "base_val_loss": base_meta["val_loss"], "examples": len(rows),
         "val_loss": history.val_loss[-1], "steps": len(history.step), "train_seconds": history.seconds,
@@ -285,7 +285,8 @@ def build_reader(scale: str, *, seed: int = 1337, progress: bool = True) -> tupl
     held_out = knowledge.reader_rows(tokenizer, world, 4 * config.batch_size, READER_SEEDS["held_out"],
                                      block_size=block)
     devices.seed_everything(seed)
-    return _finetune_stage("reader", scale, model, base_meta, rows, held_out, config, device, seed, progress)
+    return _finetune_stage("reader", scale, model, base_meta, rows, held_out, config,
+                           tokenizer.special_tokens[tok.PAD], device, seed, progress)
 
 
 REWARD_SIZES = {  # scale -> (training prompts, held-out prompts, answers per prompt K, training config)
