@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 SCALE  ?= cpu
 NB     ?= 00
 LAB_ARGS ?=
+WORKSPACES ?= .jupyter/workspaces
 # Jupyter refuses to start as root unless told; containers and cloud machines often run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NB_FILE = $(firstword $(wildcard notebooks/$(NB)_*.ipynb) $(wildcard notebooks/$(NB)))
@@ -23,8 +24,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt scripts/torch_index.py
 	$(BIN)/python -m pip install $$($(BIN)/python scripts/torch_index.py --explain) -c constraints.txt -e ".[dev]"
 	touch $@
 
+# .jupyter/ holds the course's Lab settings (no news pop-up, no egg-info in the file browser, a first layout with
+# notebook 00 open); the learner's layout is kept in $(WORKSPACES). See .jupyter/README.md.
 lab: setup
-	$(BIN)/jupyter lab --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(ROOT_FLAG) $(LAB_ARGS)
+	@ls $(WORKSPACES)/default-*.jupyterlab-workspace >/dev/null 2>&1 || \
+		JUPYTERLAB_WORKSPACES_DIR="$(WORKSPACES)" $(BIN)/jupyter lab workspaces import .jupyter/workspace.json
+	JUPYTERLAB_WORKSPACES_DIR="$(WORKSPACES)" \
+	JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	$(BIN)/jupyter lab --LabApp.app_settings_dir="$(CURDIR)/.jupyter/lab-settings" --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
 test: setup
 	COURSE_SCALE=smoke $(BIN)/python -m pytest
