@@ -10,6 +10,23 @@ import torch
 
 from helpers import sampling
 
+# Shown once under every widget: a saved notebook keeps the widget's place but not its live model.
+REOPENED_NOTE = ("<small style='color:#777'>A widget lives in the running kernel: if this reads <i>Error displaying "
+                 "widget: model not found</i> (a notebook reopened after its kernel stopped), run the cell again."
+                 "</small>")
+
+
+def _with_note(box):
+    """``box``, displayed with ``REOPENED_NOTE`` under it (the returned object is still the widget itself)."""
+    from IPython.display import HTML, display
+
+    def show():
+        display(box._repr_mimebundle_(), raw=True)
+        display(HTML(REOPENED_NOTE))
+
+    box._ipython_display_ = show
+    return box
+
 
 def sampler(model, encode: Callable[[str], list[int]], decode: Callable[[list[int]], str], *,
             prompt: str = "ROMEO:", max_new_tokens: int = 200, seed: int = 0):
@@ -40,7 +57,7 @@ def sampler(model, encode: Callable[[str], list[int]], decode: Callable[[list[in
     for control in (prompt_box, temperature, top_k, top_p, length):
         control.observe(draw, names="value")
     draw()
-    return w.VBox([w.HBox([prompt_box, length]), w.HBox([temperature, top_k, top_p]), out])
+    return _with_note(w.VBox([w.HBox([prompt_box, length]), w.HBox([temperature, top_k, top_p]), out]))
 
 
 PALETTE = ["#ffd6a5", "#caffbf", "#9bf6ff", "#bdb2ff", "#ffc6ff", "#fdffb6", "#a0c4ff", "#ffadad"]
@@ -79,7 +96,7 @@ def tokenizer_playground(tokenizers: dict, text: str = "Hello world! Tokenizers 
     box.observe(draw, names="value")
     choice.observe(draw, names="value")
     draw()
-    return w.VBox([w.HBox([choice]), box, out])
+    return _with_note(w.VBox([w.HBox([choice]), box, out]))
 
 
 def merge_stepper(steps: list):
@@ -103,7 +120,7 @@ def merge_stepper(steps: list):
 
     slider.observe(draw, names="value")
     draw()
-    return w.VBox([slider, out])
+    return _with_note(w.VBox([slider, out]))
 
 
 def next_word(suggest: Callable[[str, int], list[tuple[str, float]]], *, text: str = "to be or not to ",
@@ -136,7 +153,7 @@ def next_word(suggest: Callable[[str, int], list[tuple[str, float]]], *, text: s
     for control in (box, how_many):
         control.observe(draw, names="value")
     draw()
-    return w.VBox([w.HBox([box, how_many]), out])
+    return _with_note(w.VBox([w.HBox([box, how_many]), out]))
 
 
 def attention_viewer(model, encode: Callable[[str], list[int]], decode: Callable[[list[int]], str], *,
@@ -174,7 +191,7 @@ def attention_viewer(model, encode: Callable[[str], list[int]], decode: Callable
     for control in (text_box, layer, head):
         control.observe(draw, names="value")
     draw()
-    return w.VBox([text_box, w.HBox([layer, head]), message, image])
+    return _with_note(w.VBox([text_box, w.HBox([layer, head]), message, image]))
 
 
 def prompt_builder(score: Callable[[int, str, str], tuple[str, dict[str, float]]], label_pairs: list[str], *,
@@ -211,7 +228,7 @@ def prompt_builder(score: Callable[[int, str, str], tuple[str, dict[str, float]]
     for control in (shots, order_box, labels):
         control.observe(draw, names="value")
     draw()
-    return w.VBox([w.HBox([shots, labels]), order_box, out])
+    return _with_note(w.VBox([w.HBox([shots, labels]), order_box, out]))
 
 
 def chat_box(respond: Callable[[list[dict]], str], *, keep_history: bool = False, first: str = ""):
@@ -254,7 +271,7 @@ def chat_box(respond: Callable[[list[dict]], str], *, keep_history: bool = False
         box.value = first  # observed: sends it
     else:
         draw()
-    return w.VBox([w.HBox([box, send, clear, history]), out])
+    return _with_note(w.VBox([w.HBox([box, send, clear, history]), out]))
 
 
 def rag_explorer(ask: Callable[[str, int, str, str], tuple[str, str]], question: str, attacks: list[str],
@@ -283,4 +300,4 @@ def rag_explorer(ask: Callable[[str, int, str, str], tuple[str, str]], question:
     for control in (box, pages, attack, defence):
         control.observe(draw, names="value")
     draw()
-    return w.VBox([w.HBox([box, pages]), w.HBox([attack, defence]), out])
+    return _with_note(w.VBox([w.HBox([box, pages]), w.HBox([attack, defence]), out]))

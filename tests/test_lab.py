@@ -183,6 +183,8 @@ def test_notebook_00_runs_in_a_real_browser(lab):
                        != old_text and t, 60, "the sample to change after the slider moved")
         assert new.startswith("ROMEO:"), new[:80]
         assert not driver.execute_script(NOTEBOOK_STATE)["errors"]
+        notes = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output small")]
+        assert any("run the cell again" in n for n in notes), notes  # widgets.REOPENED_NOTE, under the sampler
         SCREENSHOT.parent.mkdir(exist_ok=True)
         driver.save_screenshot(str(SCREENSHOT))
     finally:

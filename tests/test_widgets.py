@@ -1,5 +1,6 @@
 import html
 
+import pytest
 import torch
 
 from helpers import data, sampling, widgets
@@ -183,3 +184,16 @@ def test_rag_explorer_asks_with_the_controls_settings():
     assert calls[-1] == ("Where?", 0, "instruction", "filter") and "instruction/filter" in out.value
     text.value = "bad"
     assert "Cannot answer" in out.value and "too long" in out.value
+
+
+def test_every_widget_says_once_under_it_what_to_do_when_reopened():
+    """In a kernel, a widget shows as its live view and then the note (a reopened notebook keeps only the note)."""
+    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
+    source = "from helpers import bpe, widgets\nwidgets.merge_stepper(bpe.train_steps('abcd', 2))"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    nbclient.NotebookClient(nb, timeout=120).execute()
+    outputs = nb.cells[0].outputs
+    assert len(outputs) == 2, outputs
+    assert "application/vnd.jupyter.widget-view+json" in outputs[0]["data"]
+    assert outputs[1]["data"]["text/html"] == widgets.REOPENED_NOTE and "run the cell again" in widgets.REOPENED_NOTE
