@@ -92,3 +92,19 @@ def test_an_index_that_does_not_answer_is_given_up_quickly():
     assert ti.reachable("http://127.0.0.1:9/whl/cpu/torch/", timeout=1.0) is False  # nothing listens on port 9
     assert ti.reachable("not a url") is False
     assert time.perf_counter() - start < 5
+
+
+def test_binder_installs_what_studying_needs_at_the_pinned_versions():
+    """binder/: repo2docker builds the environment from environment.yml alone, then postBuild installs the course."""
+    lines = (ROOT / "binder" / "environment.yml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
+    section = [line.strip()[2:] for line in lines[start + 1:] if line.strip().startswith("- ")]
+    runtime = {requirement_name(s) for s in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+               ["dependencies"]}
+    binder, pinned = pins(section), constraints()
+    assert set(binder) == runtime, "binder/environment.yml must pin exactly pyproject.toml's runtime dependencies"
+    assert {n: v for n, v in binder.items() if pinned[n] != v} == {}, "binder/environment.yml and constraints.txt"
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in section  # Binder has no GPU
+    assert "-e ." not in section  # the repository is not there yet when this file is used
+    post = ROOT / "binder" / "postBuild"
+    assert "pip install --no-deps -e ." in post.read_text() and post.stat().st_mode & 0o111, "postBuild installs it"
