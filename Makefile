@@ -12,7 +12,7 @@ WORKSPACES ?= .jupyter/workspaces
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NB_FILE = $(firstword $(wildcard notebooks/$(NB)_*.ipynb) $(wildcard notebooks/$(NB)))
 
-.PHONY: setup lab test run lint bench clean
+.PHONY: setup lab test run solutions grade lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,16 @@ run: setup
 		--ExecutePreprocessor.timeout=3600 --output-dir build \
 		--output $(basename $(notdir $(NB_FILE))).$(SCALE).ipynb $(NB_FILE)
 	$(BIN)/jupyter nbconvert --to html build/$(basename $(notdir $(NB_FILE))).$(SCALE).ipynb
+
+# For teachers (lessons/README.md, "Grading the exercises"): `make solutions` writes the notebooks with every exercise
+# solved to build/solutions/; `make grade DIR=submissions` runs each submitted notebook headless at smoke scale and
+# writes one row per student and exercise to build/grades.csv (more options: GRADE_ARGS="--notebook 01 --timeout 300").
+solutions: setup
+	$(BIN)/python scripts/classroom.py solutions --out build/solutions
+
+grade: setup
+	@test -n "$(DIR)" || { echo "usage: make grade DIR=<folder of submitted notebooks> (see lessons/README.md)"; exit 2; }
+	$(BIN)/python scripts/classroom.py grade "$(DIR)" --csv build/grades.csv $(GRADE_ARGS)
 
 lint: setup
 	$(BIN)/ruff check helpers tests benchmarks scripts conftest.py

@@ -5,12 +5,23 @@
   vs got). It never raises, so Restart & Run All always gets to the end of a notebook.
 - ``assert_close`` and ``check_shape`` raise an ``AssertionError`` whose message says what differs in
   plain words, instead of a traceback from deep inside torch.
+
+Two environment variables serve a teacher who grades (see lessons/README.md, "Grading the exercises"):
+
+- ``COURSE_GRADE_LOG``: when set, every ``exercise`` call appends its verdict as one JSON line
+  ``{"exercise", "function", "status", "message"}`` to that file. ``scripts/classroom.py grade`` sets it to learn
+  the verdicts without parsing printed output.
+- ``NBGRADER_EXECUTION`` (set by ``nbgrader autograde``) or ``NBGRADER_VALIDATING`` (``nbgrader validate``): nbgrader
+  awards a test cell its points when the cell raises no error, so under nbgrader a verdict that is not correct is
+  raised as an ``AssertionError`` instead of returned.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
+import os
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +30,8 @@ import numpy as np
 import torch
 
 NOT_ATTEMPTED, CORRECT, WRONG, ERROR = "not attempted", "correct", "wrong", "error"
+GRADE_LOG = "COURSE_GRADE_LOG"  # environment variable: a file that receives one JSON line per verdict
+NBGRADER_VARIABLES = ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING")  # set by nbgrader while it runs a notebook
 
 
 @dataclass(frozen=True)
@@ -56,11 +69,34 @@ def exercise(
     atol: float = 1e-5,
     rtol: float = 1e-4,
 ) -> Verdict:
-    """Compare ``attempt(*case)`` with ``reference(*case)`` on every case; never raises.
+    """Compare ``attempt(*case)`` with ``reference(*case)`` on every case; never raises (except under nbgrader).
 
     A case that is not a tuple is passed as the single argument. The learner's stub signals
     "not attempted" by raising ``NotImplementedError`` (the template's ``raise NotImplementedError``).
+    The verdict is also appended to ``$COURSE_GRADE_LOG`` when that is set; under nbgrader a verdict that is
+    not correct is raised as an ``AssertionError``, so that nbgrader withholds the cell's points.
     """
+    verdict = _judge(name, attempt, reference, cases, atol=atol, rtol=rtol)
+    _record(verdict, attempt)
+    if not verdict.passed and any(os.environ.get(variable) for variable in NBGRADER_VARIABLES):
+        raise AssertionError(str(verdict))
+    return verdict
+
+
+def _record(verdict: Verdict, attempt) -> None:
+    """Append ``verdict`` as one JSON line to the file named by ``$COURSE_GRADE_LOG``, if set."""
+    path = os.environ.get(GRADE_LOG)
+    if not path:
+        return
+    line = {"exercise": verdict.name, "function": getattr(attempt, "__name__", type(attempt).__name__),
+            "status": verdict.status, "message": verdict.message}
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(json.dumps(line) + "\n")
+
+
+def _judge(name: str, attempt: Callable, reference: Callable, cases: Iterable[tuple | object], *,
+           atol: float, rtol: float) -> Verdict:
+    """The verdict of ``exercise``, neither recorded nor raised."""
     if not callable(attempt):
         return Verdict(name, ERROR, f"expected a function to check, got {type(attempt).__name__}.")
     cases = [c if isinstance(c, tuple) else (c,) for c in cases]

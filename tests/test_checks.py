@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -112,3 +114,51 @@ def test_infinities_are_reported_where_they_differ():
     got = torch.tensor([float("-inf"), 1.0, 0.5, 2.0])  # right -inf first, a finite value where -inf belongs
     message = checks.difference(got, expected)
     assert "differ at 1 of 4 positions" in message and "index (2,)" in message and "expected -inf, got 0.5" in message
+
+
+@pytest.fixture
+def no_grading(monkeypatch):
+    """An environment as a learner's: no grade log, no nbgrader."""
+    for variable in (checks.GRADE_LOG, *checks.NBGRADER_VARIABLES):
+        monkeypatch.delenv(variable, raising=False)
+
+
+def test_verdicts_are_appended_to_the_grade_log(tmp_path, monkeypatch, no_grading):
+    log = tmp_path / "verdicts.jsonl"
+    monkeypatch.setenv(checks.GRADE_LOG, str(log))
+
+    def my_softmax(x):
+        return torch.softmax(x, dim=-1)
+
+    checks.exercise("softmax", my_softmax, reference_softmax, CASES)
+    checks.exercise("softmax", lambda x: x, reference_softmax, CASES)
+    checks.exercise("exp", "not a function", reference_softmax, CASES)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(v["exercise"], v["function"], v["status"]) for v in lines] == [
+        ("softmax", "my_softmax", checks.CORRECT), ("softmax", "<lambda>", checks.WRONG), ("exp", "str", checks.ERROR)]
+    assert lines[0]["message"] == "correct on all 2 test cases." and "expected" in lines[1]["message"]
+
+
+def test_nothing_is_written_without_a_grade_log(tmp_path, monkeypatch, no_grading):
+    monkeypatch.chdir(tmp_path)
+    verdict = checks.exercise("softmax", lambda x: x, reference_softmax, CASES)
+    assert verdict.status == checks.WRONG and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("variable, value", [("NBGRADER_EXECUTION", "autograde"), ("NBGRADER_VALIDATING", "1")])
+def test_under_nbgrader_a_verdict_that_is_not_correct_raises(monkeypatch, no_grading, variable, value):
+    monkeypatch.setenv(variable, value)
+    assert checks.exercise("softmax", reference_softmax, reference_softmax, CASES).passed
+    with pytest.raises(AssertionError, match=r"\[x\] softmax: on input"):
+        checks.exercise("softmax", lambda x: x, reference_softmax, CASES)
+
+    def stub(x):
+        raise NotImplementedError
+
+    with pytest.raises(AssertionError, match="not attempted"):
+        checks.exercise("softmax", stub, reference_softmax, CASES)
+
+
+def test_outside_nbgrader_nothing_raises(no_grading):
+    for attempt in (lambda x: x, lambda x: 1 / 0, "not a function"):
+        assert not checks.exercise("softmax", attempt, reference_softmax, CASES).passed
