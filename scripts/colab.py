@@ -1,4 +1,4 @@
-"""Write the Colab first cell into every notebook and the "Open in Colab" links into the README.
+"""Write the Colab first cell into every notebook and the "Open in Colab" and Binder links into the README.
 
 Both come from one setting: the repository's address, ``[project.urls] Repository`` in pyproject.toml. Change
 it there, run ``python scripts/colab.py``, and commit. ``--check`` changes nothing and exits 1 when a notebook or
@@ -52,7 +52,12 @@ def with_first_cell(nb: dict, source: str) -> dict:
     return {**nb, "cells": cells[:first_code] + [cell] + cells[first_code:]}
 
 
+BINDER = re.compile(r"https://mybinder\.org/v2/gh/[^/\s]+/[^/\s]+/")
+
+
 def with_links(readme: str, url: str) -> str:
+    """The README with each course-map row's Colab link, and the Binder link, pointing at ``url``."""
+    readme = BINDER.sub(f"https://mybinder.org/v2/gh/{url.removeprefix('https://github.com/')}/", readme)
     return ROW.sub(lambda m: f"{m.group(1)} [open]({colab_link(url, m.group(2) + '.ipynb')}) |", readme)
 
 

@@ -21,7 +21,8 @@ def test_stored_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_first_code_cell_imports_helpers_and_has_a_lesson(path):
+def test_the_imports_follow_the_colab_cell_and_there_is_a_lesson(path):
     code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-    assert "from helpers import" in "".join(code[0]["source"])
+    assert "google.colab" in "".join(code[0]["source"])  # tests/test_colab.py checks that cell
+    assert "from helpers import" in "".join(code[1]["source"])
     assert (ROOT / "lessons" / path.with_suffix(".md").name).exists(), f"lessons/{path.stem}.md is missing"
