@@ -87,6 +87,9 @@ def gpt2_weights(tensors: dict[str, torch.Tensor], hf_config: dict, block_size: 
     """(our config, our state dict) from GPT-2's tensors and config.json (with or without the ``transformer.``
     prefix that a saved ``GPT2LMHeadModel`` adds)."""
     t = {k.removeprefix("transformer."): v.float() for k, v in tensors.items()}
+    if block_size is not None and not 0 < block_size <= hf_config["n_positions"]:
+        raise ValueError(f"block_size must be between 1 and the model's {hf_config['n_positions']} learned "
+                         f"positions (n_positions), got {block_size}")
     config = GPTConfig(vocab_size=hf_config["vocab_size"], block_size=block_size or hf_config["n_positions"],
                        n_layer=hf_config["n_layer"], n_head=hf_config["n_head"], n_embd=hf_config["n_embd"],
                        gelu_approximate="tanh" if hf_config.get("activation_function", "gelu_new") == "gelu_new"

@@ -100,6 +100,10 @@ def test_a_folder_that_cannot_load_says_why(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({**spec, "n_embd": 32}))
     with pytest.raises(ValueError, match="do not fit the sizes in config.json"):
         hub.load_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match="block_size must be between 1 and the model's 8 learned positions"):
+        hub.load_pretrained(tmp_path, block_size=16)
+    assert hub.load_pretrained(tmp_path, block_size=4).config.block_size == 4
 
 
 def test_download_keeps_a_good_file_and_refuses_a_wrong_hash(tmp_path):
