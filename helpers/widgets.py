@@ -21,7 +21,10 @@ def _with_note(box):
     from IPython.display import HTML, display
 
     def show():
-        display(box._repr_mimebundle_(), raw=True)
+        if hasattr(type(box), "_repr_mimebundle_"):  # ipywidgets 8
+            display(box._repr_mimebundle_(), raw=True)
+        else:  # ipywidgets 7 (Colab's) displays itself
+            type(box)._ipython_display_(box)
         display(HTML(REOPENED_NOTE))
 
     box._ipython_display_ = show

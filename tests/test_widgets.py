@@ -197,3 +197,17 @@ def test_every_widget_says_once_under_it_what_to_do_when_reopened():
     assert len(outputs) == 2, outputs
     assert "application/vnd.jupyter.widget-view+json" in outputs[0]["data"]
     assert outputs[1]["data"]["text/html"] == widgets.REOPENED_NOTE and "run the cell again" in widgets.REOPENED_NOTE
+
+
+def test_the_note_also_follows_an_ipywidgets_7_widget(monkeypatch):
+    """Colab keeps ipywidgets 7, whose widgets display themselves (_ipython_display_, no _repr_mimebundle_)."""
+    shown = []
+
+    class Widget7:
+        def _ipython_display_(self):
+            shown.append("widget")
+
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append(obj.data))
+    box = widgets._with_note(Widget7())
+    box._ipython_display_()
+    assert shown == ["widget", widgets.REOPENED_NOTE]
