@@ -49,8 +49,10 @@ def requirements(root: str | Path) -> list[str]:
     path = Path(root) / "pyproject.toml"
     if not path.is_file():
         raise FileNotFoundError(f"root must be the course's folder (with pyproject.toml); no {path}")
+    from packaging.requirements import Requirement
+
     listed = tomllib.loads(path.read_text())["project"]["dependencies"]
-    return [r for r in listed if _name(r) not in KEEP_COLABS]
+    return [r for r in listed if Requirement(r).name.lower() not in KEEP_COLABS]
 
 
 def missing(reqs: list[str]) -> list[str]:
@@ -86,8 +88,3 @@ def setup(root: str | Path = FOLDER, *, install: bool = True) -> list[str]:
     print(f"course: {root} (importable in this kernel); installed: {', '.join(needed) or 'nothing, all present'}")
     return needed
 
-
-def _name(requirement: str) -> str:
-    for stop in "<>=!~[ ;":
-        requirement = requirement.split(stop, 1)[0]
-    return requirement.strip().lower()
